@@ -1,0 +1,252 @@
+//! The crate's one error type.
+//!
+//! Every variant says what went wrong and, where it is known, where: the file
+//! and the byte position inside it. Variants are structured so callers can
+//! match on them instead of parsing messages.
+
+use std::fmt;
+use std::io;
+use std::path::PathBuf;
+
+use crate::format::Compression;
+
+/// The result type of every fallible operation in this crate.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// What went wrong.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// An operating-system call on a file failed.
+    #[error("{op} {}: {source}", path.display())]
+    Io {
+        /// The operation that failed, for example "open" or "fsync".
+        op: &'static str,
+        /// The file or directory it was applied to.
+        path: PathBuf,
+        /// The underlying error.
+        source: io::Error,
+    },
+
+    /// A record batch's stored CRC-32C does not match the bytes it covers.
+    #[error("record batch{}: CRC-32C mismatch, stored {stored:#010x}, computed {computed:#010x}", At(*.position))]
+    CrcMismatch {
+        /// Byte position of the batch in its file, when known.
+        position: Option<u64>,
+        /// The CRC stored in the batch header.
+        stored: u32,
+        /// The CRC computed over the batch's bytes.
+        computed: u32,
+    },
+
+    /// A record batch's bytes do not follow the v2 layout.
+    #[error("record batch{}: {problem}", At(*.position))]
+    MalformedBatch {
+        /// Byte position of the batch in its file, when known.
+        position: Option<u64>,
+        /// What is wrong with it.
+        problem: BatchProblem,
+    },
+
+    /// A batch uses a magic (format version) other than 2.
+    #[error("record batch{}: unsupported magic {magic} (only v2 is supported)", At(*.position))]
+    UnsupportedMagic {
+        /// Byte position of the batch in its file, when known.
+        position: Option<u64>,
+        /// The magic byte found.
+        magic: i8,
+    },
+
+    /// A batch is compressed with a codec this build cannot decode or encode:
+    /// an unknown codec id, or a known codec whose cargo feature is disabled.
+    /// The batch's raw bytes stay readable.
+    #[error("compression codec id {codec_id} ({}) is not supported by this build{}", codec_name(*.codec_id), At(*.position))]
+    UnsupportedCompression {
+        /// Byte position of the batch in its file, when known.
+        position: Option<u64>,
+        /// The codec id from the batch attributes (bits 0-2).
+        codec_id: u8,
+    },
+
+    /// A compressed payload failed to decompress, or data failed to compress.
+    #[error("{codec:?} {direction} failed{}: {message}", At(*.position))]
+    Compression {
+        /// Byte position of the batch in its file, when known.
+        position: Option<u64>,
+        /// The codec.
+        codec: Compression,
+        /// "compression" or "decompression".
+        direction: &'static str,
+        /// The codec library's description of the failure.
+        message: String,
+    },
+
+    /// A record timestamp is negative and not the `NO_TIMESTAMP` sentinel (-1).
+    #[error("invalid record timestamp {timestamp}: must be -1 (none) or non-negative")]
+    InvalidTimestamp {
+        /// The rejected timestamp.
+        timestamp: i64,
+    },
+
+    /// A batch or record would exceed a size limit.
+    #[error("{what} of {size} bytes exceeds the limit of {limit} bytes")]
+    TooLarge {
+        /// What was too large, for example "record batch".
+        what: &'static str,
+        /// Its size in bytes.
+        size: u64,
+        /// The limit in bytes.
+        limit: u64,
+    },
+
+    /// A batch was built with no records.
+    #[error("a record batch needs at least one record")]
+    EmptyBatch,
+}
+
+/// The specific way a record batch's bytes break the v2 layout.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum BatchProblem {
+    /// Fewer bytes than the layout needs.
+    Truncated {
+        /// Bytes needed.
+        needed: u64,
+        /// Bytes available.
+        available: u64,
+    },
+    /// The `batchLength` field is smaller than a batch header or negative.
+    InvalidLength {
+        /// The stored `batchLength`.
+        batch_length: i32,
+    },
+    /// The buffer holds more bytes than the batch's `batchLength` declares.
+    TrailingBytes {
+        /// Bytes left over.
+        extra: u64,
+    },
+    /// A varint runs past its maximum length.
+    VarintTooLong,
+    /// A varint or field ends past the end of the records data.
+    RecordTruncated {
+        /// Index of the record inside the batch.
+        record: u32,
+    },
+    /// A record's length prefix does not match the bytes its fields use.
+    RecordLengthMismatch {
+        /// Index of the record inside the batch.
+        record: u32,
+    },
+    /// A length field inside a record is negative (other than -1 for null) or out of range.
+    InvalidFieldLength {
+        /// Index of the record inside the batch.
+        record: u32,
+        /// The offending length.
+        length: i64,
+    },
+    /// The header's record count disagrees with the records present.
+    RecordCountMismatch {
+        /// Records the header declares.
+        declared: i32,
+        /// Records that could be read before the data ended, or `declared` if data remains.
+        found: u32,
+    },
+    /// Bytes remain after the declared number of records.
+    TrailingRecordBytes {
+        /// Bytes left over.
+        extra: u64,
+    },
+    /// A record's offset delta is outside `0..=lastOffsetDelta`, or not increasing.
+    InvalidOffsetDelta {
+        /// Index of the record inside the batch.
+        record: u32,
+        /// The offending delta.
+        delta: i32,
+    },
+    /// The header's record count is negative, or the last offset delta is negative.
+    InvalidHeader {
+        /// Which field.
+        field: &'static str,
+        /// Its value.
+        value: i64,
+    },
+}
+
+impl fmt::Display for BatchProblem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Truncated { needed, available } => {
+                write!(f, "truncated: needs {needed} bytes, {available} available")
+            }
+            Self::InvalidLength { batch_length } => {
+                write!(f, "invalid batchLength {batch_length}")
+            }
+            Self::TrailingBytes { extra } => {
+                write!(f, "{extra} bytes follow the batch's declared length")
+            }
+            Self::VarintTooLong => f.write_str("varint longer than its maximum encoding"),
+            Self::RecordTruncated { record } => {
+                write!(f, "record {record} runs past the end of the batch")
+            }
+            Self::RecordLengthMismatch { record } => {
+                write!(f, "record {record}: length prefix disagrees with its fields")
+            }
+            Self::InvalidFieldLength { record, length } => {
+                write!(f, "record {record}: invalid field length {length}")
+            }
+            Self::RecordCountMismatch { declared, found } => {
+                write!(f, "header declares {declared} records, found {found}")
+            }
+            Self::TrailingRecordBytes { extra } => {
+                write!(f, "{extra} bytes remain after the last declared record")
+            }
+            Self::InvalidOffsetDelta { record, delta } => {
+                write!(f, "record {record}: offset delta {delta} out of order or range")
+            }
+            Self::InvalidHeader { field, value } => write!(f, "invalid header field {field} = {value}"),
+        }
+    }
+}
+
+impl Error {
+    /// Attaches a file position to a batch error that does not carry one yet.
+    /// Positions inside a file are only known to the caller that read the file.
+    pub(crate) fn at_position(mut self, at: u64) -> Self {
+        match &mut self {
+            Error::CrcMismatch { position, .. }
+            | Error::MalformedBatch { position, .. }
+            | Error::UnsupportedMagic { position, .. }
+            | Error::UnsupportedCompression { position, .. }
+            | Error::Compression { position, .. } => {
+                if position.is_none() {
+                    *position = Some(at);
+                }
+            }
+            _ => {}
+        }
+        self
+    }
+
+    pub(crate) fn malformed(problem: BatchProblem) -> Self {
+        Error::MalformedBatch { position: None, problem }
+    }
+}
+
+/// Formats an optional file position as " at position N" or nothing.
+struct At(Option<u64>);
+
+impl fmt::Display for At {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0 {
+            Some(p) => write!(f, " at position {p}"),
+            None => Ok(()),
+        }
+    }
+}
+
+fn codec_name(id: u8) -> &'static str {
+    match Compression::from_id(id) {
+        Some(c) => c.name(),
+        None => "unknown",
+    }
+}

@@ -1,0 +1,492 @@
+//! [`RecordBatch`]: a validated, zero-copy view of one v2 record batch.
+
+use std::ops::Range;
+
+use bytes::{Bytes, BytesMut};
+
+use super::compression::{self, Compression, MAX_DECOMPRESSED_BYTES};
+use super::record::{ConsumerRecord, Header, TimestampType};
+use super::varint::SliceReader;
+use crate::error::{BatchProblem, Error, Result};
+
+/// Bytes of the v2 batch header, up to the first record.
+pub const RECORD_BATCH_OVERHEAD: usize = 61;
+/// Bytes before `batchLength` counts: base offset (8) and the length itself (4).
+pub const LOG_OVERHEAD: usize = 12;
+/// Bytes needed to read a batch's magic byte.
+pub const HEADER_SIZE_UP_TO_MAGIC: usize = 17;
+/// The only batch format version this crate reads and writes.
+pub const MAGIC_V2: i8 = 2;
+/// Timestamp sentinel: no timestamp.
+pub const NO_TIMESTAMP: i64 = -1;
+/// Producer id sentinel: not idempotent.
+pub const NO_PRODUCER_ID: i64 = -1;
+/// Producer epoch sentinel.
+pub const NO_PRODUCER_EPOCH: i16 = -1;
+/// Sequence sentinel.
+pub const NO_SEQUENCE: i32 = -1;
+/// Partition leader epoch sentinel.
+pub const NO_PARTITION_LEADER_EPOCH: i32 = -1;
+
+/// The CRC covers everything from the attributes to the end of the batch.
+pub(crate) const CRC_COVERED_FROM: usize = 21;
+
+const COMPRESSION_MASK: u16 = 0x07;
+const TIMESTAMP_TYPE_MASK: u16 = 0x08;
+const TRANSACTIONAL_MASK: u16 = 0x10;
+const CONTROL_MASK: u16 = 0x20;
+const DELETE_HORIZON_MASK: u16 = 0x40;
+
+/// The fixed 61-byte header of a v2 batch, decoded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BatchHeader {
+    /// Offset of the batch's first record.
+    pub base_offset: i64,
+    /// Bytes after this field: total size minus 12.
+    pub batch_length: i32,
+    /// Leader epoch stamped at append (not covered by the CRC).
+    pub partition_leader_epoch: i32,
+    /// Format version (2).
+    pub magic: i8,
+    /// Stored CRC-32C.
+    pub crc: u32,
+    /// Attribute bits (codec, timestamp type, transactional, control, delete horizon).
+    pub attributes: u16,
+    /// `lastOffset - baseOffset`.
+    pub last_offset_delta: i32,
+    /// First record's timestamp (or the delete horizon, see [`BatchHeader::has_delete_horizon`]).
+    pub base_timestamp: i64,
+    /// Largest record timestamp, or the append time for LogAppendTime batches.
+    pub max_timestamp: i64,
+    /// Idempotent producer id, -1 when none.
+    pub producer_id: i64,
+    /// Producer epoch, -1 when none.
+    pub producer_epoch: i16,
+    /// First record's sequence number, -1 when none.
+    pub base_sequence: i32,
+    /// Number of records in the batch.
+    pub record_count: i32,
+}
+
+impl BatchHeader {
+    /// Decodes the fixed header from the first 61 bytes of `buf`, checking only
+    /// that enough bytes are present.
+    pub fn parse(buf: &[u8]) -> Result<Self> {
+        let h: &[u8; RECORD_BATCH_OVERHEAD] = buf.first_chunk().ok_or_else(|| {
+            Error::malformed(BatchProblem::Truncated {
+                needed: RECORD_BATCH_OVERHEAD as u64,
+                available: buf.len() as u64,
+            })
+        })?;
+        Ok(Self {
+            base_offset: i64::from_be_bytes(field(h, 0)),
+            batch_length: i32::from_be_bytes(field(h, 8)),
+            partition_leader_epoch: i32::from_be_bytes(field(h, 12)),
+            magic: i8::from_be_bytes(field(h, 16)),
+            crc: u32::from_be_bytes(field(h, 17)),
+            attributes: u16::from_be_bytes(field(h, 21)),
+            last_offset_delta: i32::from_be_bytes(field(h, 23)),
+            base_timestamp: i64::from_be_bytes(field(h, 27)),
+            max_timestamp: i64::from_be_bytes(field(h, 35)),
+            producer_id: i64::from_be_bytes(field(h, 43)),
+            producer_epoch: i16::from_be_bytes(field(h, 51)),
+            base_sequence: i32::from_be_bytes(field(h, 53)),
+            record_count: i32::from_be_bytes(field(h, 57)),
+        })
+    }
+
+    /// Decodes the header of the batch that is exactly `buf` and checks
+    /// everything short of the records: size, magic, length and CRC.
+    /// This is the check segment recovery applies to every batch.
+    pub fn parse_verified(buf: &[u8]) -> Result<Self> {
+        if let Some(&magic) = buf.get(16) {
+            let magic = magic as i8;
+            if magic != MAGIC_V2 {
+                return Err(Error::UnsupportedMagic { position: None, magic });
+            }
+        }
+        let header = Self::parse(buf)?;
+        let declared = header.size_in_bytes()?;
+        let actual = buf.len() as u64;
+        if declared > actual {
+            return Err(Error::malformed(BatchProblem::Truncated { needed: declared, available: actual }));
+        }
+        if declared < actual {
+            return Err(Error::malformed(BatchProblem::TrailingBytes { extra: actual - declared }));
+        }
+        let computed = crc32c::crc32c(buf.get(CRC_COVERED_FROM..).unwrap_or_default());
+        if computed != header.crc {
+            return Err(Error::CrcMismatch { position: None, stored: header.crc, computed });
+        }
+        if header.record_count < 0 {
+            return Err(Error::malformed(BatchProblem::InvalidHeader {
+                field: "recordsCount",
+                value: header.record_count.into(),
+            }));
+        }
+        if header.last_offset_delta < 0 {
+            return Err(Error::malformed(BatchProblem::InvalidHeader {
+                field: "lastOffsetDelta",
+                value: header.last_offset_delta.into(),
+            }));
+        }
+        Ok(header)
+    }
+
+    /// Total bytes of the batch (`batchLength + 12`), or an error when
+    /// `batchLength` is too small to hold a v2 header.
+    pub fn size_in_bytes(&self) -> Result<u64> {
+        batch_size(self.batch_length)
+    }
+
+    /// Offset of the batch's last record (as originally written; compaction keeps it).
+    pub fn last_offset(&self) -> i64 {
+        self.base_offset.wrapping_add(i64::from(self.last_offset_delta))
+    }
+
+    /// The offset after the batch.
+    pub fn next_offset(&self) -> i64 {
+        self.last_offset().wrapping_add(1)
+    }
+
+    /// The codec id (attribute bits 0-2).
+    pub fn compression_id(&self) -> u8 {
+        (self.attributes & COMPRESSION_MASK) as u8
+    }
+
+    /// The codec, or `None` for an id Kafka does not define.
+    pub fn compression(&self) -> Option<Compression> {
+        Compression::from_id(self.compression_id())
+    }
+
+    /// How timestamps were assigned.
+    pub fn timestamp_type(&self) -> TimestampType {
+        if self.attributes & TIMESTAMP_TYPE_MASK != 0 {
+            TimestampType::LogAppendTime
+        } else {
+            TimestampType::CreateTime
+        }
+    }
+
+    /// Whether the batch is part of a transaction.
+    pub fn is_transactional(&self) -> bool {
+        self.attributes & TRANSACTIONAL_MASK != 0
+    }
+
+    /// Whether the batch holds control records (transaction markers, KRaft control records).
+    pub fn is_control(&self) -> bool {
+        self.attributes & CONTROL_MASK != 0
+    }
+
+    /// Whether `base_timestamp` holds the compaction delete horizon.
+    pub fn has_delete_horizon(&self) -> bool {
+        self.attributes & DELETE_HORIZON_MASK != 0
+    }
+}
+
+/// Total size of a batch whose `batchLength` field is `batch_length`.
+pub(crate) fn batch_size(batch_length: i32) -> Result<u64> {
+    match u64::try_from(batch_length) {
+        Ok(len) if len >= (RECORD_BATCH_OVERHEAD - LOG_OVERHEAD) as u64 => Ok(len + LOG_OVERHEAD as u64),
+        _ => Err(Error::malformed(BatchProblem::InvalidLength { batch_length })),
+    }
+}
+
+fn field<const N: usize>(h: &[u8; RECORD_BATCH_OVERHEAD], at: usize) -> [u8; N] {
+    let mut out = [0u8; N];
+    // The callers' offsets are constants inside the 61-byte header.
+    if let Some(src) = h.get(at..at + N) {
+        out.copy_from_slice(src);
+    }
+    out
+}
+
+/// Where a batch's records live once validated.
+#[derive(Debug, Clone)]
+enum RecordsData {
+    /// Uncompressed: the bytes after the header.
+    Inline,
+    /// Compressed: the inflated records.
+    Decompressed(Bytes),
+    /// The codec is unknown or its feature is disabled.
+    Unsupported,
+}
+
+/// One v2 record batch over shared bytes, validated on construction: bounds,
+/// magic, CRC-32C, record count, and every record's framing (after
+/// decompression, when the codec is enabled). Reading its records copies
+/// nothing for uncompressed batches.
+#[derive(Debug, Clone)]
+pub struct RecordBatch {
+    bytes: Bytes,
+    header: BatchHeader,
+    records: RecordsData,
+}
+
+impl RecordBatch {
+    /// Validates `bytes`, which must hold exactly one batch.
+    ///
+    /// A batch compressed with a codec this build lacks is accepted (its
+    /// header and raw bytes are usable); [`RecordBatch::records`] then returns
+    /// [`Error::UnsupportedCompression`].
+    pub fn new(bytes: Bytes) -> Result<Self> {
+        let header = BatchHeader::parse_verified(&bytes)?;
+        let records = match header.compression() {
+            Some(Compression::None) => RecordsData::Inline,
+            Some(codec) if codec.is_enabled() => {
+                let compressed = bytes.get(RECORD_BATCH_OVERHEAD..).unwrap_or_default();
+                RecordsData::Decompressed(Bytes::from(compression::decompress(
+                    codec,
+                    compressed,
+                    MAX_DECOMPRESSED_BYTES,
+                )?))
+            }
+            _ => RecordsData::Unsupported,
+        };
+        let batch = Self { bytes, header, records };
+        if let Some(data) = batch.records_data() {
+            validate_records(&header, &data).map_err(Error::malformed)?;
+        }
+        Ok(batch)
+    }
+
+    /// Builds the view over bytes the builder has just produced and whose
+    /// records are known to be well formed.
+    pub(crate) fn from_trusted(bytes: Bytes, header: BatchHeader, decompressed: Option<Bytes>) -> Self {
+        let records = match decompressed {
+            Some(d) => RecordsData::Decompressed(d),
+            None => RecordsData::Inline,
+        };
+        Self { bytes, header, records }
+    }
+
+    /// The decoded header.
+    pub fn header(&self) -> &BatchHeader {
+        &self.header
+    }
+
+    /// The batch's bytes, exactly as stored.
+    pub fn as_bytes(&self) -> &Bytes {
+        &self.bytes
+    }
+
+    /// Consumes the view, returning its bytes.
+    pub fn into_bytes(self) -> Bytes {
+        self.bytes
+    }
+
+    /// Total size in bytes.
+    pub fn size_in_bytes(&self) -> usize {
+        self.bytes.len()
+    }
+
+    /// Offset of the first record.
+    pub fn base_offset(&self) -> i64 {
+        self.header.base_offset
+    }
+
+    /// Offset of the last record.
+    pub fn last_offset(&self) -> i64 {
+        self.header.last_offset()
+    }
+
+    /// The offset after this batch.
+    pub fn next_offset(&self) -> i64 {
+        self.header.next_offset()
+    }
+
+    /// Number of records.
+    pub fn record_count(&self) -> i32 {
+        self.header.record_count
+    }
+
+    /// The largest timestamp in the batch (or its append time).
+    pub fn max_timestamp(&self) -> i64 {
+        self.header.max_timestamp
+    }
+
+    /// Rewrites the base offset. The CRC does not cover it, so nothing else
+    /// changes; the bytes are copied only if they are shared.
+    pub fn set_base_offset(&mut self, base_offset: i64) {
+        self.patch(0, &base_offset.to_be_bytes());
+        self.header.base_offset = base_offset;
+    }
+
+    /// Rewrites the partition leader epoch (also outside the CRC).
+    pub fn set_partition_leader_epoch(&mut self, epoch: i32) {
+        self.patch(12, &epoch.to_be_bytes());
+        self.header.partition_leader_epoch = epoch;
+    }
+
+    fn patch(&mut self, at: usize, new: &[u8]) {
+        let mut owned = match std::mem::take(&mut self.bytes).try_into_mut() {
+            Ok(unique) => unique,
+            Err(shared) => BytesMut::from(&shared[..]),
+        };
+        if let Some(dst) = owned.get_mut(at..at + new.len()) {
+            dst.copy_from_slice(new);
+        }
+        self.bytes = owned.freeze();
+    }
+
+    fn records_data(&self) -> Option<Bytes> {
+        match &self.records {
+            RecordsData::Inline => Some(self.bytes.slice(RECORD_BATCH_OVERHEAD..)),
+            RecordsData::Decompressed(d) => Some(d.clone()),
+            RecordsData::Unsupported => None,
+        }
+    }
+
+    /// The batch's records, in order. Control batches yield their control
+    /// records too; skip them with [`BatchHeader::is_control`] when presenting
+    /// user data.
+    pub fn records(&self) -> Result<Records> {
+        let data = self.records_data().ok_or(Error::UnsupportedCompression {
+            position: None,
+            codec_id: self.header.compression_id(),
+        })?;
+        Ok(Records { data, pos: 0, index: 0, header: self.header })
+    }
+}
+
+/// Byte ranges of one record's fields inside the records data.
+struct RecordFields {
+    timestamp_delta: i64,
+    offset_delta: i32,
+    key: Option<Range<usize>>,
+    value: Option<Range<usize>>,
+}
+
+/// Decodes the record starting at `reader`'s position, calling `on_header`
+/// with the key and value ranges of each header.
+fn parse_record(
+    reader: &mut SliceReader<'_>,
+    index: u32,
+    mut on_header: impl FnMut(Range<usize>, Option<Range<usize>>),
+) -> std::result::Result<RecordFields, BatchProblem> {
+    let truncated = BatchProblem::RecordTruncated { record: index };
+    let length = reader.varint().map_err(|e| e.into_problem(index))?;
+    let length = usize::try_from(length)
+        .map_err(|_| BatchProblem::InvalidFieldLength { record: index, length: length.into() })?;
+    let body_start = reader.position();
+    if reader.remaining() < length {
+        return Err(truncated);
+    }
+    let body_end = body_start + length;
+    // Every field must end inside the body; checked after each read.
+    let within = |r: &SliceReader<'_>| r.position() <= body_end;
+
+    reader.u8().ok_or_else(|| truncated.clone())?; // record attributes: unused
+    let timestamp_delta = reader.varlong().map_err(|e| e.into_problem(index))?;
+    let offset_delta = reader.varint().map_err(|e| e.into_problem(index))?;
+    let key = nullable_bytes(reader, index)?;
+    let value = nullable_bytes(reader, index)?;
+    let header_count = reader.varint().map_err(|e| e.into_problem(index))?;
+    if header_count < 0 {
+        return Err(BatchProblem::InvalidFieldLength { record: index, length: header_count.into() });
+    }
+    if !within(reader) {
+        return Err(BatchProblem::RecordLengthMismatch { record: index });
+    }
+    for _ in 0..header_count {
+        let key = nullable_bytes(reader, index)?
+            .ok_or(BatchProblem::InvalidFieldLength { record: index, length: -1 })?;
+        let value = nullable_bytes(reader, index)?;
+        if !within(reader) {
+            return Err(BatchProblem::RecordLengthMismatch { record: index });
+        }
+        on_header(key, value);
+    }
+    if reader.position() != body_end {
+        return Err(BatchProblem::RecordLengthMismatch { record: index });
+    }
+    Ok(RecordFields { timestamp_delta, offset_delta, key, value })
+}
+
+/// Reads a varint length (-1 = null) and skips that many bytes.
+fn nullable_bytes(reader: &mut SliceReader<'_>, index: u32) -> std::result::Result<Option<Range<usize>>, BatchProblem> {
+    let len = reader.varint().map_err(|e| e.into_problem(index))?;
+    if len == -1 {
+        return Ok(None);
+    }
+    let n = usize::try_from(len).map_err(|_| BatchProblem::InvalidFieldLength { record: index, length: len.into() })?;
+    reader.skip(n).map(Some).ok_or(BatchProblem::RecordTruncated { record: index })
+}
+
+/// Checks that `data` holds exactly `header.record_count` well-formed records
+/// whose offset deltas increase inside `0..=lastOffsetDelta`.
+fn validate_records(header: &BatchHeader, data: &[u8]) -> std::result::Result<(), BatchProblem> {
+    let mut reader = SliceReader::new(data);
+    let mut previous_delta: Option<i32> = None;
+    let declared = header.record_count;
+    for index in 0..declared as u32 {
+        if reader.remaining() == 0 {
+            return Err(BatchProblem::RecordCountMismatch { declared, found: index });
+        }
+        let fields = parse_record(&mut reader, index, |_, _| {})?;
+        let delta = fields.offset_delta;
+        let in_order = previous_delta.is_none_or(|p| delta > p);
+        if delta < 0 || delta > header.last_offset_delta || !in_order {
+            return Err(BatchProblem::InvalidOffsetDelta { record: index, delta });
+        }
+        previous_delta = Some(delta);
+    }
+    if reader.remaining() > 0 {
+        return Err(BatchProblem::TrailingRecordBytes { extra: reader.remaining() as u64 });
+    }
+    Ok(())
+}
+
+/// Iterator over the records of a [`RecordBatch`].
+#[derive(Debug, Clone)]
+pub struct Records {
+    data: Bytes,
+    pos: usize,
+    index: u32,
+    header: BatchHeader,
+}
+
+impl Iterator for Records {
+    type Item = Result<ConsumerRecord>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if i64::from(self.index) >= i64::from(self.header.record_count) {
+            return None;
+        }
+        let rest = self.data.get(self.pos..)?;
+        let mut reader = SliceReader::new(rest);
+        let base = self.pos;
+        let mut header_ranges = Vec::new();
+        let parsed = parse_record(&mut reader, self.index, |k, v| header_ranges.push((k, v)));
+        let fields = match parsed {
+            Ok(f) => f,
+            Err(problem) => {
+                // Validated on construction, so this means the bytes changed
+                // under us; stop after reporting it.
+                self.index = u32::MAX;
+                return Some(Err(Error::malformed(problem)));
+            }
+        };
+        self.pos += reader.position();
+        self.index += 1;
+        let slice = |r: Range<usize>| self.data.slice(base + r.start..base + r.end);
+        let h = &self.header;
+        let timestamp = match h.timestamp_type() {
+            TimestampType::LogAppendTime => h.max_timestamp,
+            TimestampType::CreateTime => h.base_timestamp.wrapping_add(fields.timestamp_delta),
+        };
+        Some(Ok(ConsumerRecord {
+            offset: h.base_offset.wrapping_add(i64::from(fields.offset_delta)),
+            timestamp,
+            timestamp_type: h.timestamp_type(),
+            key: fields.key.map(slice),
+            value: fields.value.map(slice),
+            headers: header_ranges.into_iter().map(|(k, v)| Header::from_raw(slice(k), v.map(slice))).collect(),
+        }))
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        let left = (i64::from(self.header.record_count) - i64::from(self.index)).max(0) as usize;
+        (left, Some(left))
+    }
+}

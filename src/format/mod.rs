@@ -1,0 +1,18 @@
+//! Kafka's record batch format, magic v2: varints, records, batches,
+//! compression, and iteration over a file of batches. Knows nothing of files.
+
+mod batch;
+mod builder;
+mod compression;
+mod file_batches;
+mod record;
+pub(crate) mod varint;
+
+pub use batch::{
+    BatchHeader, HEADER_SIZE_UP_TO_MAGIC, LOG_OVERHEAD, MAGIC_V2, NO_PARTITION_LEADER_EPOCH, NO_PRODUCER_EPOCH,
+    NO_PRODUCER_ID, NO_SEQUENCE, NO_TIMESTAMP, RECORD_BATCH_OVERHEAD, RecordBatch, Records,
+};
+pub use builder::BatchBuilder;
+pub use compression::{Compression, MAX_DECOMPRESSED_BYTES};
+pub use file_batches::{FileBatches, Tail};
+pub use record::{ConsumerRecord, Header, Record, TimestampType};
