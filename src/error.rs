@@ -102,6 +102,79 @@ pub enum Error {
     /// A batch was built with no records.
     #[error("a record batch needs at least one record")]
     EmptyBatch,
+
+    /// An index file fails its sanity check; it can be rebuilt from the `.log`.
+    #[error("corrupt index {}: {problem}", path.display())]
+    CorruptIndex {
+        /// The index file.
+        path: PathBuf,
+        /// What is wrong with it.
+        problem: String,
+    },
+
+    /// An index has no free slot (the segment must roll).
+    #[error("index {} is full ({entries} entries)", path.display())]
+    IndexFull {
+        /// The index file.
+        path: PathBuf,
+        /// Entries it holds.
+        entries: usize,
+    },
+
+    /// An index entry would go backwards: its offset (or timestamp) is below the last entry's.
+    #[error("index {}: entry {what} {value} is below the last entry's {last}", path.display())]
+    IndexOutOfOrder {
+        /// The index file.
+        path: PathBuf,
+        /// "offset" or "timestamp".
+        what: &'static str,
+        /// The rejected value.
+        value: i64,
+        /// The last entry's value.
+        last: i64,
+    },
+
+    /// An offset does not fit a segment's 32-bit relative offsets.
+    #[error(
+        "offset {offset} cannot be stored in the segment with base offset {base_offset}: relative offset out of 0..=2^31-1"
+    )]
+    OffsetOverflow {
+        /// The segment's base offset.
+        base_offset: i64,
+        /// The offset that does not fit.
+        offset: i64,
+    },
+
+    /// A segment's `.log` would pass the 2 GiB that 32-bit index positions can address.
+    #[error("segment {} would reach {size} bytes, beyond the 2 GiB a segment can address", path.display())]
+    SegmentFull {
+        /// The segment's `.log` file.
+        path: PathBuf,
+        /// The size it would reach.
+        size: u64,
+    },
+
+    /// A write was attempted on a segment opened read-only.
+    #[error("{} was opened read-only", path.display())]
+    ReadOnly {
+        /// The file.
+        path: PathBuf,
+    },
+
+    /// A batch appended to a segment does not continue its offsets.
+    #[error(
+        "append to segment {base_offset}: batch offsets {first}..={last} do not follow the segment's next offset {next}"
+    )]
+    NonMonotonicOffsets {
+        /// The segment's base offset.
+        base_offset: i64,
+        /// First offset of the rejected data.
+        first: i64,
+        /// Last offset of the rejected data.
+        last: i64,
+        /// The segment's next offset.
+        next: i64,
+    },
 }
 
 /// The specific way a record batch's bytes break the v2 layout.
@@ -217,10 +290,10 @@ impl Error {
             | Error::MalformedBatch { position, .. }
             | Error::UnsupportedMagic { position, .. }
             | Error::UnsupportedCompression { position, .. }
-            | Error::Compression { position, .. } => {
-                if position.is_none() {
-                    *position = Some(at);
-                }
+            | Error::Compression { position, .. }
+                if position.is_none() =>
+            {
+                *position = Some(at);
             }
             _ => {}
         }
@@ -229,6 +302,10 @@ impl Error {
 
     pub(crate) fn malformed(problem: BatchProblem) -> Self {
         Error::MalformedBatch { position: None, problem }
+    }
+
+    pub(crate) fn io(op: &'static str, path: impl Into<PathBuf>, source: io::Error) -> Self {
+        Error::Io { op, path: path.into(), source }
     }
 }
 

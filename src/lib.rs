@@ -30,6 +30,13 @@
 
 pub mod error;
 pub mod format;
+pub mod index;
+pub mod segment;
 
 pub use error::{BatchProblem, Error, Result};
 pub use format::{BatchBuilder, Compression, ConsumerRecord, FileBatches, Header, Record, RecordBatch, TimestampType};
+
+/// The README's Rust examples compile and run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

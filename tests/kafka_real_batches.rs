@@ -73,7 +73,8 @@ fn every_kafka_batch_file_decodes_as_its_dump_says() {
 #[test]
 fn header_values_of_spring_records_are_readable() {
     let Some(dir) = common::kafka_real_dir() else { return };
-    let data = Bytes::from(std::fs::read(dir.join("lewi217-kafka-zk-2024/wanjohi-0/00000000000000000000.log")).unwrap());
+    let data =
+        Bytes::from(std::fs::read(dir.join("lewi217-kafka-zk-2024/wanjohi-0/00000000000000000000.log")).unwrap());
     let with_headers: Vec<_> = FileBatches::new(data, 0)
         .flat_map(|b| b.unwrap().records().unwrap().collect::<Vec<_>>())
         .map(|r| r.unwrap())

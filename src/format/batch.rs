@@ -341,10 +341,9 @@ impl RecordBatch {
     /// records too; skip them with [`BatchHeader::is_control`] when presenting
     /// user data.
     pub fn records(&self) -> Result<Records> {
-        let data = self.records_data().ok_or(Error::UnsupportedCompression {
-            position: None,
-            codec_id: self.header.compression_id(),
-        })?;
+        let data = self
+            .records_data()
+            .ok_or(Error::UnsupportedCompression { position: None, codec_id: self.header.compression_id() })?;
         Ok(Records { data, pos: 0, index: 0, header: self.header })
     }
 }
@@ -389,8 +388,8 @@ fn parse_record(
         return Err(BatchProblem::RecordLengthMismatch { record: index });
     }
     for _ in 0..header_count {
-        let key = nullable_bytes(reader, index)?
-            .ok_or(BatchProblem::InvalidFieldLength { record: index, length: -1 })?;
+        let key =
+            nullable_bytes(reader, index)?.ok_or(BatchProblem::InvalidFieldLength { record: index, length: -1 })?;
         let value = nullable_bytes(reader, index)?;
         if !within(reader) {
             return Err(BatchProblem::RecordLengthMismatch { record: index });

@@ -149,8 +149,8 @@ impl BatchBuilder {
         for h in &record.headers {
             body += sized(len_i32(h.key().len())?) + sized(field_len(h.value())?);
         }
-        let body_len = i32::try_from(body)
-            .map_err(|_| Error::TooLarge { what: "record", size: body, limit: MAX_BATCH_BYTES })?;
+        let body_len =
+            i32::try_from(body).map_err(|_| Error::TooLarge { what: "record", size: body, limit: MAX_BATCH_BYTES })?;
         let total = self.uncompressed_size() as u64 + varint_len(body_len) as u64 + body;
         if total > MAX_BATCH_BYTES {
             return Err(Error::TooLarge { what: "record batch", size: total, limit: MAX_BATCH_BYTES });
@@ -190,8 +190,11 @@ impl BatchBuilder {
             (out, Some(Bytes::from(self.buf)))
         };
         let size = out.len() as u64;
-        let batch_length = i32::try_from(size - LOG_OVERHEAD as u64)
-            .map_err(|_| Error::TooLarge { what: "record batch", size, limit: MAX_BATCH_BYTES })?;
+        let batch_length = i32::try_from(size - LOG_OVERHEAD as u64).map_err(|_| Error::TooLarge {
+            what: "record batch",
+            size,
+            limit: MAX_BATCH_BYTES,
+        })?;
 
         let mut attributes = u16::from(self.compression.id());
         if self.log_append_time.is_some() {

@@ -29,13 +29,8 @@ pub enum Compression {
 
 impl Compression {
     /// Every codec, in id order.
-    pub const ALL: [Compression; 5] = [
-        Compression::None,
-        Compression::Gzip,
-        Compression::Snappy,
-        Compression::Lz4,
-        Compression::Zstd,
-    ];
+    pub const ALL: [Compression; 5] =
+        [Compression::None, Compression::Gzip, Compression::Snappy, Compression::Lz4, Compression::Zstd];
 
     /// The codec with Kafka's id `id`, if there is one.
     pub fn from_id(id: u8) -> Option<Self> {
@@ -106,9 +101,7 @@ pub(crate) fn compress(codec: Compression, input: &[u8], out: &mut Vec<u8>) -> R
         #[cfg(feature = "gzip")]
         Compression::Gzip => gzip::compress(input, out).map_err(|e| codec.failed("compression", e)),
         #[cfg(feature = "snappy")]
-        Compression::Snappy => {
-            snappy::compress(input, out).map_err(|e| codec.failed("compression", e))
-        }
+        Compression::Snappy => snappy::compress(input, out).map_err(|e| codec.failed("compression", e)),
         #[cfg(feature = "lz4")]
         Compression::Lz4 => lz4::compress(input, out).map_err(|e| codec.failed("compression", e)),
         #[cfg(feature = "zstd")]
@@ -134,11 +127,9 @@ pub(crate) fn decompress(codec: Compression, input: &[u8], limit: usize) -> Resu
         _ => return Err(codec.unsupported()),
     };
     match result {
-        Ok(out) if out.len() > limit => Err(Error::TooLarge {
-            what: "decompressed records",
-            size: out.len() as u64,
-            limit: limit as u64,
-        }),
+        Ok(out) if out.len() > limit => {
+            Err(Error::TooLarge { what: "decompressed records", size: out.len() as u64, limit: limit as u64 })
+        }
         Ok(out) => Ok(out),
         Err(e) => Err(codec.failed("decompression", e)),
     }
@@ -221,14 +212,11 @@ mod snappy {
     fn decompress_xerial(mut chunks: &[u8], limit: usize) -> io::Result<Vec<u8>> {
         let mut out = Vec::new();
         while !chunks.is_empty() {
-            let (len, rest) = chunks
-                .split_first_chunk::<4>()
-                .ok_or_else(|| io::Error::other("xerial chunk length truncated"))?;
+            let (len, rest) =
+                chunks.split_first_chunk::<4>().ok_or_else(|| io::Error::other("xerial chunk length truncated"))?;
             let len = usize::try_from(i32::from_be_bytes(*len))
                 .map_err(|_| io::Error::other("negative xerial chunk length"))?;
-            let block = rest
-                .get(..len)
-                .ok_or_else(|| io::Error::other("xerial chunk runs past the data"))?;
+            let block = rest.get(..len).ok_or_else(|| io::Error::other("xerial chunk runs past the data"))?;
             raw_block(block, limit, &mut out)?;
             chunks = rest.get(len..).unwrap_or_default();
         }
@@ -257,9 +245,7 @@ mod lz4 {
 
     pub fn compress(input: &[u8], out: &mut Vec<u8>) -> io::Result<()> {
         // Kafka's LZ4 output: 64 KiB independent blocks, no checksums.
-        let info = FrameInfo::new()
-            .block_size(BlockSize::Max64KB)
-            .block_mode(BlockMode::Independent);
+        let info = FrameInfo::new().block_size(BlockSize::Max64KB).block_mode(BlockMode::Independent);
         let mut enc = FrameEncoder::with_frame_info(info, out);
         enc.write_all(input)?;
         enc.finish().map_err(io::Error::other)?;

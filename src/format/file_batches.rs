@@ -81,7 +81,8 @@ impl Iterator for FileBatches {
             self.stop(tail);
             return None;
         }
-        let field = |at: usize| self.data.get(self.pos + at..self.pos + at + 4).and_then(|b| <[u8; 4]>::try_from(b).ok());
+        let field =
+            |at: usize| self.data.get(self.pos + at..self.pos + at + 4).and_then(|b| <[u8; 4]>::try_from(b).ok());
         let batch_length = field(8).map_or(-1, i32::from_be_bytes);
         let magic = self.data.get(self.pos + 16).map_or(MAGIC_V2, |&m| m as i8);
         // Kafka's smallest batch of any magic; less is corruption, which also

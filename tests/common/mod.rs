@@ -111,10 +111,10 @@ pub fn read_log_dump(path: &Path) -> Vec<DumpBatch> {
                 value_length: parse_int(&f["valueLength"]),
                 headers: parse_int(&f["headers"]) as usize,
             });
-        } else if line.starts_with("  ") {
-            if let Some(b) = batches.last_mut() {
-                b.fields.extend(fields(line));
-            }
+        } else if line.starts_with("  ")
+            && let Some(b) = batches.last_mut()
+        {
+            b.fields.extend(fields(line));
         }
     }
     batches

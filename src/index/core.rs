@@ -1,0 +1,289 @@
+//! The part both indexes share: a file of fixed-size big-endian entries,
+//! preallocated and memory-mapped while writable, trimmed to its entries when
+//! sealed, searched by binary search.
+
+use std::fs::{File, OpenOptions};
+use std::io;
+use std::path::{Path, PathBuf};
+
+use memmap2::MmapMut;
+
+use crate::error::{Error, Result};
+
+/// One fixed-size entry type of an index file.
+pub(crate) trait Entry: Copy {
+    /// Bytes per entry.
+    const SIZE: usize;
+    /// Decodes an entry of a segment with base offset `base`; `bytes` is `SIZE` long.
+    fn decode(bytes: &[u8], base: i64) -> Self;
+    /// Encodes into `out`, which is `SIZE` long.
+    fn encode(&self, base: i64, out: &mut [u8]);
+    /// The value lookups search by (offset, or timestamp).
+    fn key(&self) -> i64;
+    /// The absolute offset the entry names.
+    fn offset(&self) -> i64;
+}
+
+/// Where the entries live.
+#[derive(Debug)]
+enum Storage {
+    /// A writable mapping of the whole file.
+    Mapped { file: File, map: MmapMut },
+    /// A private copy (read-only segments; empty files). Appends stay in memory.
+    Memory(Vec<u8>),
+}
+
+/// A sparse index file of `E` entries.
+#[derive(Debug)]
+pub(crate) struct IndexFile<E> {
+    path: PathBuf,
+    base_offset: i64,
+    storage: Storage,
+    entries: usize,
+    max_entries: usize,
+    _entry: std::marker::PhantomData<E>,
+}
+
+impl<E: Entry> IndexFile<E> {
+    /// Opens (creating when missing) a writable index. With a capacity, the
+    /// file is extended to it (rounded down to whole entries); without, it is
+    /// trimmed to its entries. An existing file's entries are kept, less any
+    /// trailing zero padding.
+    pub fn open_writable(path: &Path, base_offset: i64, capacity: Option<u64>) -> Result<Self> {
+        if capacity.is_some_and(|max| max < E::SIZE as u64) {
+            return Err(Error::CorruptIndex {
+                path: path.to_owned(),
+                problem: format!("maximum size {capacity:?} is smaller than one entry ({} bytes)", E::SIZE),
+            });
+        }
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(path)
+            .map_err(|e| Error::io("open index", path, e))?;
+        let len = file.metadata().map_err(|e| Error::io("stat index", path, e))?.len();
+        let map = map_file(&file, path)?;
+        let mut index = Self {
+            path: path.to_owned(),
+            base_offset,
+            storage: Storage::Mapped { file, map },
+            entries: 0,
+            max_entries: (len / E::SIZE as u64) as usize,
+            _entry: std::marker::PhantomData,
+        };
+        index.entries = index.count_valid_entries();
+        index.resize(capacity.unwrap_or(0))?;
+        Ok(index)
+    }
+
+    /// Reads an existing index into memory without writing to it; a missing
+    /// file reads as empty. The result is full (it accepts no entries) unless
+    /// `max_index_size` leaves room, in which case entries are kept in memory.
+    pub fn open_read_only(path: &Path, base_offset: i64, max_index_size: Option<u64>) -> Result<Self> {
+        let mut bytes = match std::fs::read(path) {
+            Ok(b) => b,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Vec::new(),
+            Err(e) => return Err(Error::io("read index", path, e)),
+        };
+        bytes.truncate(bytes.len() / E::SIZE * E::SIZE);
+        let mut index = Self {
+            path: path.to_owned(),
+            base_offset,
+            entries: bytes.len() / E::SIZE,
+            max_entries: bytes.len() / E::SIZE,
+            storage: Storage::Memory(bytes),
+            _entry: std::marker::PhantomData,
+        };
+        index.entries = index.count_valid_entries();
+        if let Some(max) = max_index_size {
+            index.resize(max)?;
+        }
+        Ok(index)
+    }
+
+    /// The index file's path.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Entries held.
+    pub fn len(&self) -> usize {
+        self.entries
+    }
+
+    /// Slots in the file (or memory), used or not.
+    pub fn max_entries(&self) -> usize {
+        self.max_entries
+    }
+
+    fn bytes(&self) -> &[u8] {
+        match &self.storage {
+            Storage::Mapped { map, .. } => map,
+            Storage::Memory(v) => v,
+        }
+    }
+
+    fn bytes_mut(&mut self) -> &mut [u8] {
+        match &mut self.storage {
+            Storage::Mapped { map, .. } => map,
+            Storage::Memory(v) => v,
+        }
+    }
+
+    /// Entry `i`, if it exists.
+    pub fn get(&self, i: usize) -> Option<E> {
+        if i >= self.entries {
+            return None;
+        }
+        self.bytes().get(i * E::SIZE..(i + 1) * E::SIZE).map(|b| E::decode(b, self.base_offset))
+    }
+
+    /// The last entry.
+    pub fn last(&self) -> Option<E> {
+        self.entries.checked_sub(1).and_then(|i| self.get(i))
+    }
+
+    /// Entries held, less trailing all-zero slots: an unwritten, preallocated
+    /// tail (left by a crash before trimming) is never read as entries.
+    fn count_valid_entries(&self) -> usize {
+        let bytes = self.bytes();
+        let mut n = bytes.len() / E::SIZE;
+        while n > 0 && bytes.get((n - 1) * E::SIZE..n * E::SIZE).is_some_and(|e| e.iter().all(|&b| b == 0)) {
+            n -= 1;
+        }
+        n
+    }
+
+    /// Appends an entry. The caller checks ordering rules.
+    pub fn push(&mut self, entry: E) -> Result<()> {
+        if self.entries >= self.max_entries {
+            return Err(Error::IndexFull { path: self.path.clone(), entries: self.entries });
+        }
+        let base = self.base_offset;
+        let at = self.entries * E::SIZE;
+        if let Some(slot) = self.bytes_mut().get_mut(at..at + E::SIZE) {
+            entry.encode(base, slot);
+        }
+        self.entries += 1;
+        Ok(())
+    }
+
+    /// Slot of the last entry whose key is ≤ `target`, if any (`key_of`
+    /// picks what to compare: the entry's key, or its offset).
+    pub fn floor_slot(&self, target: i64, key_of: impl Fn(&E) -> i64) -> Option<usize> {
+        // Binary search over slots [0, entries): the first slot whose key > target.
+        let (mut lo, mut hi) = (0usize, self.entries);
+        while lo < hi {
+            let mid = lo + (hi - lo) / 2;
+            match self.get(mid) {
+                Some(e) if key_of(&e) <= target => lo = mid + 1,
+                _ => hi = mid,
+            }
+        }
+        lo.checked_sub(1)
+    }
+
+    /// Removes every entry whose offset is ≥ `offset` (SPEC §2.8).
+    pub fn truncate_to_offset(&mut self, offset: i64) {
+        let keep = match self.floor_slot(offset, E::offset) {
+            None => 0,
+            Some(slot) if self.get(slot).is_some_and(|e| e.offset() == offset) => slot,
+            Some(slot) => slot + 1,
+        };
+        self.truncate_entries(keep);
+    }
+
+    /// Keeps only the first `n` entries, zeroing the rest so they read as padding.
+    pub fn truncate_entries(&mut self, n: usize) {
+        if n >= self.entries {
+            return;
+        }
+        let (from, to) = (n * E::SIZE, self.entries * E::SIZE);
+        if let Some(dropped) = self.bytes_mut().get_mut(from..to) {
+            dropped.fill(0);
+        }
+        self.entries = n;
+    }
+
+    /// Changes the capacity to `max_index_size` rounded down to whole
+    /// entries (never below the entries held), resizing the file and mapping.
+    pub fn resize(&mut self, max_index_size: u64) -> Result<()> {
+        let slots = ((max_index_size / E::SIZE as u64) as usize).max(self.entries);
+        if slots == self.max_entries && self.bytes().len() == slots * E::SIZE {
+            return Ok(());
+        }
+        let new_len = slots * E::SIZE;
+        match &mut self.storage {
+            Storage::Memory(v) => v.resize(new_len, 0),
+            Storage::Mapped { file, map } => {
+                map.flush().map_err(|e| Error::io("msync index", &self.path, e))?;
+                file.set_len(new_len as u64).map_err(|e| Error::io("resize index", &self.path, e))?;
+                *map = map_file(file, &self.path)?;
+            }
+        }
+        self.max_entries = slots;
+        Ok(())
+    }
+
+    /// Shrinks the file to exactly its entries (done when a segment is
+    /// sealed or closed, so that reopening reads length / entry size).
+    pub fn trim(&mut self) -> Result<()> {
+        self.resize((self.entries * E::SIZE) as u64)
+    }
+
+    /// Writes dirty pages of the mapping to disk.
+    pub fn flush(&self) -> Result<()> {
+        if let Storage::Mapped { map, .. } = &self.storage {
+            map.flush().map_err(|e| Error::io("msync index", &self.path, e))?;
+        }
+        Ok(())
+    }
+
+    /// Checks the file's entries are in order and belong to the segment;
+    /// `strict_keys` also requires keys to strictly increase.
+    pub fn sanity_check(&self, strict_keys: bool, what: &str) -> Result<()> {
+        let corrupt = |problem: String| Error::CorruptIndex { path: self.path.clone(), problem };
+        let mut previous: Option<E> = None;
+        for i in 0..self.entries {
+            let Some(e) = self.get(i) else { break };
+            if e.offset() < self.base_offset {
+                return Err(corrupt(format!(
+                    "entry {i} names offset {} below the base offset {}",
+                    e.offset(),
+                    self.base_offset
+                )));
+            }
+            if let Some(p) = previous {
+                let key_bad = if strict_keys { e.key() <= p.key() } else { e.key() < p.key() };
+                if e.offset() < p.offset() || key_bad {
+                    return Err(corrupt(format!(
+                        "entry {i} ({what} {}, offset {}) goes backwards",
+                        e.key(),
+                        e.offset()
+                    )));
+                }
+            }
+            previous = Some(e);
+        }
+        Ok(())
+    }
+
+    /// Deletes every entry and restores the capacity to `max_index_size`.
+    pub fn reset(&mut self, max_index_size: u64) -> Result<()> {
+        self.truncate_entries(0);
+        self.resize(max_index_size)
+    }
+}
+
+/// Maps the whole of `file` for reading and writing.
+fn map_file(file: &File, path: &Path) -> Result<MmapMut> {
+    // SAFETY: the mapping is only sound while nothing else truncates or
+    // writes the file. The file is owned by one open `LogSegment` of this
+    // process, which holds the index behind its lock and resizes the file
+    // only through `resize`, which remaps right after; other processes are
+    // kept out of the data directory by the store's lock (see UNSAFE.md).
+    let map = unsafe { MmapMut::map_mut(file) };
+    map.map_err(|e| Error::io("mmap index", path, e))
+}

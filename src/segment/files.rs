@@ -1,0 +1,198 @@
+//! Segment file names (SPEC §2.1) and the `.log` file: positioned writes,
+//! reads bounded by the logical size, and an optional read-only mapping of
+//! sealed segments for zero-copy reads.
+
+use std::fs::{File, OpenOptions};
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+
+use bytes::{Bytes, BytesMut};
+use memmap2::Mmap;
+
+use crate::error::{Error, Result};
+
+/// Suffix of a segment's record-batch file.
+pub const LOG_SUFFIX: &str = ".log";
+/// Suffix of a segment's offset index.
+pub const INDEX_SUFFIX: &str = ".index";
+/// Suffix of a segment's time index.
+pub const TIME_INDEX_SUFFIX: &str = ".timeindex";
+/// Suffix appended to files of a segment waiting for physical deletion.
+pub const DELETED_SUFFIX: &str = ".deleted";
+
+/// `base_offset` as the 20-digit, zero-padded file name prefix Kafka uses.
+pub fn file_name_prefix(base_offset: i64) -> String {
+    format!("{base_offset:020}")
+}
+
+/// `<dir>/<20-digit base offset><suffix>`.
+pub fn segment_file(dir: &Path, base_offset: i64, suffix: &str) -> PathBuf {
+    dir.join(format!("{}{suffix}", file_name_prefix(base_offset)))
+}
+
+/// The base offset a segment file name starts with (the digits before the
+/// first `.`), if the name has that form.
+pub fn base_offset_from_file_name(name: &str) -> Option<i64> {
+    let (digits, _) = name.split_once('.')?;
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    digits.parse().ok()
+}
+
+/// A segment's `.log` file.
+#[derive(Debug)]
+pub(crate) struct LogFile {
+    path: PathBuf,
+    file: File,
+    writable: bool,
+}
+
+impl LogFile {
+    /// Creates an empty `.log`; fails if one exists.
+    pub fn create(path: &Path) -> Result<Self> {
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create_new(true)
+            .open(path)
+            .map_err(|e| Error::io("create segment log", path, e))?;
+        Ok(Self { path: path.to_owned(), file, writable: true })
+    }
+
+    /// Opens an existing `.log`.
+    pub fn open(path: &Path, writable: bool) -> Result<Self> {
+        let file = OpenOptions::new()
+            .read(true)
+            .write(writable)
+            .open(path)
+            .map_err(|e| Error::io("open segment log", path, e))?;
+        Ok(Self { path: path.to_owned(), file, writable })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The file's length on disk.
+    pub fn len(&self) -> Result<u64> {
+        Ok(self.file.metadata().map_err(|e| Error::io("stat segment log", &self.path, e))?.len())
+    }
+
+    /// Writes `data` at `position`.
+    pub fn write_at(&self, position: u64, data: &[u8]) -> Result<()> {
+        if !self.writable {
+            return Err(Error::ReadOnly { path: self.path.clone() });
+        }
+        self.file.write_all_at(data, position).map_err(|e| Error::io("write segment log", &self.path, e))
+    }
+
+    /// Reads up to `len` bytes at `position`; fewer when the file ends first.
+    pub fn read_at(&self, position: u64, len: usize) -> Result<Bytes> {
+        let mut buf = BytesMut::zeroed(len);
+        let mut filled = 0;
+        while filled < len {
+            let dst = buf.get_mut(filled..).unwrap_or_default();
+            match self.file.read_at(dst, position + filled as u64) {
+                Ok(0) => break,
+                Ok(n) => filled += n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(Error::io("read segment log", &self.path, e)),
+            }
+        }
+        buf.truncate(filled);
+        Ok(buf.freeze())
+    }
+
+    /// Cuts the file to `len` bytes.
+    pub fn truncate(&self, len: u64) -> Result<()> {
+        if !self.writable {
+            return Err(Error::ReadOnly { path: self.path.clone() });
+        }
+        self.file.set_len(len).map_err(|e| Error::io("truncate segment log", &self.path, e))
+    }
+
+    /// fsyncs the data (and the size, which `fdatasync` covers when it changed).
+    pub fn sync(&self) -> Result<()> {
+        self.file.sync_data().map_err(|e| Error::io("fsync segment log", &self.path, e))
+    }
+
+    /// Maps the first `len` bytes for reading, as shared `Bytes`.
+    pub fn map(&self, len: u64) -> Result<Bytes> {
+        if len == 0 {
+            return Ok(Bytes::new());
+        }
+        // SAFETY: the mapping covers bytes [0, len) that were completely
+        // written before the call. Segments never shrink a file that has been
+        // mapped: truncating a mapped segment writes the kept prefix to a new
+        // file that replaces it by rename, so the mapped inode keeps its size
+        // for as long as any `Bytes` view of it lives. Other processes are
+        // kept out of the data directory by the store's lock (UNSAFE.md).
+        let map = unsafe { memmap2::MmapOptions::new().len(len as usize).map(&self.file) };
+        let map: Mmap = map.map_err(|e| Error::io("mmap segment log", &self.path, e))?;
+        Ok(Bytes::from_owner(map))
+    }
+
+    /// Replaces the file by a new one holding its first `len` bytes, via a
+    /// temporary file and a rename, leaving existing mappings of the old file valid.
+    pub fn replace_with_prefix(&mut self, len: u64) -> Result<()> {
+        if !self.writable {
+            return Err(Error::ReadOnly { path: self.path.clone() });
+        }
+        let mut tmp_name = self.path.as_os_str().to_owned();
+        tmp_name.push(".truncating");
+        let tmp = PathBuf::from(tmp_name);
+        let _ = std::fs::remove_file(&tmp);
+        let new = Self::create(&tmp)?;
+        let mut copied = 0u64;
+        while copied < len {
+            let chunk = self.read_at(copied, ((len - copied) as usize).min(1 << 20))?;
+            if chunk.is_empty() {
+                break;
+            }
+            new.write_at(copied, &chunk)?;
+            copied += chunk.len() as u64;
+        }
+        new.sync()?;
+        std::fs::rename(&tmp, &self.path).map_err(|e| Error::io("rename truncated segment log", &tmp, e))?;
+        self.file = new.file;
+        Ok(())
+    }
+}
+
+/// Renames `path` to `path.deleted`, if it exists.
+pub(crate) fn rename_to_deleted(path: &Path) -> Result<Option<PathBuf>> {
+    let mut name = path.as_os_str().to_owned();
+    name.push(DELETED_SUFFIX);
+    let target = PathBuf::from(name);
+    match std::fs::rename(path, &target) {
+        Ok(()) => Ok(Some(target)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(Error::io("rename to .deleted", path, e)),
+    }
+}
+
+/// Removes `path`; a missing file is not an error.
+pub(crate) fn remove_file(path: &Path) -> Result<()> {
+    match std::fs::remove_file(path) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(Error::io("remove", path, e)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_twenty_digits() {
+        assert_eq!(file_name_prefix(368_769), "00000000000000368769");
+        let p = segment_file(Path::new("d"), 0, LOG_SUFFIX);
+        assert_eq!(p, Path::new("d/00000000000000000000.log"));
+        assert_eq!(base_offset_from_file_name("00000000000000368769.log"), Some(368_769));
+        assert_eq!(base_offset_from_file_name("00000000000000368769.log.deleted"), Some(368_769));
+        assert_eq!(base_offset_from_file_name("leader-epoch-checkpoint"), None);
+        assert_eq!(base_offset_from_file_name(".log"), None);
+    }
+}

@@ -1,0 +1,748 @@
+//! [`LogSegment`]: one `.log` file of record batches with its `.index` and
+//! `.timeindex`, named by the segment's base offset. Append, read from an
+//! offset, look up by time, truncate, recover, seal. Knows nothing of other
+//! segments.
+//!
+//! Concurrency: appends, truncation and recovery are serialized by the
+//! segment itself; reads run beside them and see only complete batches (the
+//! logical size is published after the bytes are written).
+
+mod files;
+mod scan;
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use bytes::Bytes;
+use parking_lot::{Mutex, RwLock};
+
+use crate::error::{BatchProblem, Error, Result};
+use crate::format::{BatchHeader, NO_TIMESTAMP, RecordBatch};
+use crate::index::{DEFAULT_MAX_INDEX_SIZE, OffsetIndex, OffsetPosition, TimeIndex, TimestampOffset, relative_offset};
+use files::LogFile;
+pub use files::{
+    DELETED_SUFFIX, INDEX_SUFFIX, LOG_SUFFIX, TIME_INDEX_SUFFIX, base_offset_from_file_name, file_name_prefix,
+    segment_file,
+};
+use scan::{ChunkReader, HeaderScan, ScanEnd, ScannedBatch, Source};
+
+/// Kafka's default `index.interval.bytes`.
+pub const DEFAULT_INDEX_INTERVAL_BYTES: u64 = 4096;
+
+/// Largest `.log` a segment can address with 32-bit index positions.
+const MAX_SEGMENT_BYTES: u64 = i32::MAX as u64;
+
+/// The settings a segment needs from its log's configuration.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SegmentConfig {
+    /// `index.interval.bytes`: bytes appended between offset-index entries (default 4096).
+    pub index_interval_bytes: u64,
+    /// `segment.index.bytes`: the preallocated size of each index file (default 10 MiB).
+    pub max_index_size: u64,
+}
+
+impl Default for SegmentConfig {
+    fn default() -> Self {
+        Self { index_interval_bytes: DEFAULT_INDEX_INTERVAL_BYTES, max_index_size: DEFAULT_MAX_INDEX_SIZE }
+    }
+}
+
+/// How a segment's files are opened.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OpenMode {
+    /// Never write: indexes are read into memory (and rebuilt there when
+    /// missing or invalid); the `.log` is never cut. For inspecting foreign
+    /// or damaged data.
+    ReadOnly,
+    /// Normal use: indexes are memory-mapped and repaired on disk.
+    ReadWrite,
+}
+
+/// What an append wrote.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AppendInfo {
+    /// First offset of the first batch.
+    pub first_offset: i64,
+    /// Last offset of the last batch.
+    pub last_offset: i64,
+    /// Largest batch `maxTimestamp` (-1 if none had a timestamp).
+    pub max_timestamp: i64,
+    /// Last offset of the batch that holds `max_timestamp`.
+    pub offset_of_max_timestamp: i64,
+    /// Byte position the data was written at.
+    pub position: u64,
+    /// Bytes written.
+    pub size: u64,
+}
+
+/// What recovery found and did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecoveryReport {
+    /// The segment's base offset.
+    pub base_offset: i64,
+    /// Bytes of valid batches kept.
+    pub valid_bytes: u64,
+    /// Bytes cut from the end (or, read-only, ignored).
+    pub truncated_bytes: u64,
+    /// Valid batches.
+    pub batches: u64,
+    /// Why the scan stopped before the end, if it did.
+    pub cause: Option<String>,
+}
+
+/// The indexes and the running figures appends and reads share.
+#[derive(Debug)]
+struct State {
+    offset_index: OffsetIndex,
+    time_index: TimeIndex,
+    /// Largest batch max timestamp seen, and the last offset of that batch.
+    max_timestamp: i64,
+    offset_of_max_timestamp: i64,
+    bytes_since_last_index_entry: u64,
+    /// Max timestamp of the first batch (time-based roll).
+    rolling_based_timestamp: Option<i64>,
+    /// The offset after the last batch.
+    next_offset: i64,
+}
+
+/// The `.log` file and, once sealed, its read-only mapping.
+#[derive(Debug)]
+struct LogAccess {
+    file: LogFile,
+    mapped: Option<Bytes>,
+}
+
+/// One segment of a partition log.
+#[derive(Debug)]
+pub struct LogSegment {
+    base_offset: i64,
+    dir: PathBuf,
+    config: SegmentConfig,
+    mode: OpenMode,
+    log: RwLock<LogAccess>,
+    /// Logical size: bytes of complete batches, published after they are written.
+    size: AtomicU64,
+    state: RwLock<State>,
+    /// Serializes appends, truncation and recovery.
+    writer: Mutex<()>,
+}
+
+impl LogSegment {
+    /// Creates a new, empty segment in `dir` with indexes preallocated.
+    pub fn create(dir: &Path, base_offset: i64, config: SegmentConfig) -> Result<Self> {
+        let file = LogFile::create(&segment_file(dir, base_offset, LOG_SUFFIX))?;
+        let offset_index =
+            OffsetIndex::open(&segment_file(dir, base_offset, INDEX_SUFFIX), base_offset, Some(config.max_index_size))?;
+        let time_index = TimeIndex::open(
+            &segment_file(dir, base_offset, TIME_INDEX_SUFFIX),
+            base_offset,
+            Some(config.max_index_size),
+        )?;
+        Ok(Self::assemble(dir, base_offset, config, OpenMode::ReadWrite, file, 0, offset_index, time_index))
+    }
+
+    #[allow(clippy::too_many_arguments)] // private constructor of the struct's parts
+    fn assemble(
+        dir: &Path,
+        base_offset: i64,
+        config: SegmentConfig,
+        mode: OpenMode,
+        file: LogFile,
+        size: u64,
+        offset_index: OffsetIndex,
+        time_index: TimeIndex,
+    ) -> Self {
+        let last_time = time_index.last_entry();
+        Self {
+            base_offset,
+            dir: dir.to_owned(),
+            config,
+            mode,
+            log: RwLock::new(LogAccess { file, mapped: None }),
+            size: AtomicU64::new(size),
+            state: RwLock::new(State {
+                offset_index,
+                time_index,
+                max_timestamp: last_time.timestamp,
+                offset_of_max_timestamp: last_time.offset,
+                bytes_since_last_index_entry: 0,
+                rolling_based_timestamp: None,
+                next_offset: base_offset,
+            }),
+            writer: Mutex::new(()),
+        }
+    }
+
+    /// Opens an existing segment. A missing or invalid index, or a `.log`
+    /// whose tail is not whole batches, makes the segment recover (rebuild
+    /// its indexes from the `.log`; in [`OpenMode::ReadWrite`] also cut the
+    /// invalid tail); the report says what was done. Indexes are left at
+    /// their file size: call [`LogSegment::activate`] before appending.
+    pub fn open(
+        dir: &Path,
+        base_offset: i64,
+        config: SegmentConfig,
+        mode: OpenMode,
+    ) -> Result<(Self, Option<RecoveryReport>)> {
+        let writable = mode == OpenMode::ReadWrite;
+        let log_path = segment_file(dir, base_offset, LOG_SUFFIX);
+        let file = LogFile::open(&log_path, writable)?;
+        let size = file.len()?;
+        if size > MAX_SEGMENT_BYTES {
+            return Err(Error::SegmentFull { path: log_path, size });
+        }
+        let index_path = segment_file(dir, base_offset, INDEX_SUFFIX);
+        let time_path = segment_file(dir, base_offset, TIME_INDEX_SUFFIX);
+        let missing = !index_path.exists() || !time_path.exists();
+        let (offset_index, time_index) = if writable {
+            (OffsetIndex::open(&index_path, base_offset, None)?, TimeIndex::open(&time_path, base_offset, None)?)
+        } else {
+            (
+                OffsetIndex::open_read_only(&index_path, base_offset, None)?,
+                TimeIndex::open_read_only(&time_path, base_offset, None)?,
+            )
+        };
+        let segment = Self::assemble(dir, base_offset, config, mode, file, size, offset_index, time_index);
+        let healthy = !missing && segment.load_tail().is_ok();
+        let report = if healthy { None } else { Some(segment.recover(MAX_SEGMENT_BYTES)?) };
+        Ok((segment, report))
+    }
+
+    /// Checks the indexes and reads the batches after the last index entry,
+    /// which gives the next offset and completes the max timestamp.
+    fn load_tail(&self) -> Result<()> {
+        let size = self.size();
+        // Lock order everywhere: `log` before `state`.
+        let log = self.log.read();
+        let mut state = self.state.write();
+        state.offset_index.sanity_check()?;
+        state.time_index.sanity_check()?;
+        let start = state.offset_index.last_entry();
+        if start.position > 0 && u64::from(start.position) >= size {
+            return Err(Error::CorruptIndex {
+                path: state.offset_index.path().to_owned(),
+                problem: format!("last entry points at position {} past the log's {size} bytes", start.position),
+            });
+        }
+        let mut reader = ChunkReader::new(source(&log), size);
+        if let Some(first) = HeaderScan::new(&mut reader, 0).next_batch()? {
+            state.rolling_based_timestamp = Some(first.header.max_timestamp);
+        }
+        let mut scan = HeaderScan::new(&mut reader, u64::from(start.position));
+        let mut next_offset = self.base_offset;
+        let mut last_position = u64::from(start.position);
+        while let Some(batch) = scan.next_batch()? {
+            next_offset = batch.header.next_offset();
+            last_position = batch.position + batch.size;
+            if batch.header.max_timestamp > state.max_timestamp {
+                state.max_timestamp = batch.header.max_timestamp;
+                state.offset_of_max_timestamp = batch.header.last_offset();
+            }
+        }
+        match scan.end() {
+            Some(ScanEnd::End) if last_position == size => {}
+            Some(ScanEnd::Corrupt(e)) => return Err(e),
+            _ => {
+                return Err(Error::CorruptIndex {
+                    path: log.file.path().to_owned(),
+                    problem: format!("the log does not end in a whole batch (last at {last_position} of {size})"),
+                });
+            }
+        }
+        state.next_offset = next_offset.max(self.base_offset);
+        Ok(())
+    }
+
+    /// The segment's base offset (its file name).
+    pub fn base_offset(&self) -> i64 {
+        self.base_offset
+    }
+
+    /// The directory holding the segment's files.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// The `.log` file's path.
+    pub fn log_path(&self) -> PathBuf {
+        segment_file(&self.dir, self.base_offset, LOG_SUFFIX)
+    }
+
+    /// How the segment was opened.
+    pub fn mode(&self) -> OpenMode {
+        self.mode
+    }
+
+    /// Bytes of complete batches.
+    pub fn size(&self) -> u64 {
+        self.size.load(Ordering::Acquire)
+    }
+
+    /// Whether the segment holds no batch.
+    pub fn is_empty(&self) -> bool {
+        self.size() == 0
+    }
+
+    /// The offset after the segment's last batch (its base offset when empty).
+    pub fn next_offset(&self) -> i64 {
+        self.state.read().next_offset
+    }
+
+    /// The largest record timestamp in the segment, or -1 if none has one.
+    pub fn max_timestamp(&self) -> i64 {
+        self.state.read().max_timestamp
+    }
+
+    /// The largest timestamp as retention sees it: [`LogSegment::max_timestamp`]
+    /// if the segment has one, else the `.log` file's modification time.
+    pub fn largest_timestamp(&self) -> Result<i64> {
+        let ts = self.max_timestamp();
+        if ts >= 0 {
+            return Ok(ts);
+        }
+        let path = self.log_path();
+        let modified = std::fs::metadata(&path).and_then(|m| m.modified()).map_err(|e| Error::io("stat", &path, e))?;
+        Ok(modified.duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64))
+    }
+
+    /// Max timestamp of the first batch, used for time-based rolling.
+    pub fn rolling_based_timestamp(&self) -> Option<i64> {
+        self.state.read().rolling_based_timestamp
+    }
+
+    /// Whether either index has no room for another entry.
+    pub fn indexes_full(&self) -> bool {
+        let state = self.state.read();
+        state.offset_index.is_full() || state.time_index.is_full()
+    }
+
+    /// The offset index's entries (for inspection and tests).
+    pub fn offset_index_entries(&self) -> Vec<OffsetPosition> {
+        let state = self.state.read();
+        (0..state.offset_index.len()).filter_map(|i| state.offset_index.entry(i)).collect()
+    }
+
+    /// The time index's entries (for inspection and tests).
+    pub fn time_index_entries(&self) -> Vec<TimestampOffset> {
+        let state = self.state.read();
+        (0..state.time_index.len()).filter_map(|i| state.time_index.entry(i)).collect()
+    }
+
+    /// Appends one or more batches whose offsets are already assigned and
+    /// continue the segment. Adds index entries as Kafka does (SPEC §2.4).
+    pub fn append(&self, batches: &[u8]) -> Result<AppendInfo> {
+        let _writer = self.writer.lock();
+        let info = self.describe_append(batches)?;
+        {
+            // Refuse before writing anything, so a failed append leaves no trace.
+            let state = self.state.read();
+            let entry_due = state.bytes_since_last_index_entry > self.config.index_interval_bytes;
+            if entry_due && (state.offset_index.is_full() || state.time_index.is_full()) {
+                let index =
+                    if state.offset_index.is_full() { &state.offset_index.path() } else { &state.time_index.path() };
+                let entries = state.offset_index.len().max(state.time_index.len());
+                return Err(Error::IndexFull { path: index.to_path_buf(), entries });
+            }
+        }
+        let log = self.log.read();
+        log.file.write_at(info.position, batches)?;
+        let mut state = self.state.write();
+        if info.position == 0 {
+            state.rolling_based_timestamp = Some(info.max_timestamp);
+        }
+        if info.max_timestamp > state.max_timestamp {
+            state.max_timestamp = info.max_timestamp;
+            state.offset_of_max_timestamp = info.offset_of_max_timestamp;
+        }
+        if state.bytes_since_last_index_entry > self.config.index_interval_bytes {
+            state.offset_index.append(info.last_offset, info.position as u32)?;
+            let (ts, off) = (state.max_timestamp, state.offset_of_max_timestamp);
+            state.time_index.maybe_append(ts, off, false)?;
+            state.bytes_since_last_index_entry = 0;
+        }
+        state.bytes_since_last_index_entry += info.size;
+        state.next_offset = info.last_offset + 1;
+        drop(state);
+        self.size.store(info.position + info.size, Ordering::Release);
+        Ok(info)
+    }
+
+    /// Checks `batches` can be appended and sums up their headers.
+    fn describe_append(&self, batches: &[u8]) -> Result<AppendInfo> {
+        if self.mode == OpenMode::ReadOnly {
+            return Err(Error::ReadOnly { path: self.log_path() });
+        }
+        let position = self.size();
+        let mut offsets: Option<(i64, i64)> = None;
+        let (mut max_timestamp, mut offset_of_max_timestamp) = (NO_TIMESTAMP, -1);
+        let mut at = 0usize;
+        while at < batches.len() {
+            let rest = batches.get(at..).unwrap_or_default();
+            let header = BatchHeader::parse(rest).map_err(|e| e.at_position(position + at as u64))?;
+            let size = header.size_in_bytes()? as usize;
+            if size > rest.len() {
+                let problem = BatchProblem::Truncated { needed: size as u64, available: rest.len() as u64 };
+                return Err(Error::MalformedBatch { position: Some(position + at as u64), problem });
+            }
+            offsets = match offsets {
+                None => Some((header.base_offset, header.last_offset())),
+                Some((first, last)) if header.base_offset > last => Some((first, header.last_offset())),
+                Some((first, last)) => return Err(self.non_monotonic(first, header.last_offset(), last + 1)),
+            };
+            if header.max_timestamp > max_timestamp {
+                max_timestamp = header.max_timestamp;
+                offset_of_max_timestamp = header.last_offset();
+            }
+            at += size;
+        }
+        let (first_offset, last_offset) = offsets.ok_or(Error::EmptyBatch)?;
+        let info = AppendInfo {
+            first_offset,
+            last_offset,
+            max_timestamp,
+            offset_of_max_timestamp,
+            position,
+            size: batches.len() as u64,
+        };
+        if info.first_offset < self.base_offset || relative_offset(self.base_offset, info.last_offset).is_none() {
+            return Err(Error::OffsetOverflow { base_offset: self.base_offset, offset: info.last_offset });
+        }
+        let next = self.next_offset();
+        if info.first_offset < next {
+            return Err(self.non_monotonic(info.first_offset, info.last_offset, next));
+        }
+        if position + info.size > MAX_SEGMENT_BYTES {
+            return Err(Error::SegmentFull { path: self.log_path(), size: position + info.size });
+        }
+        Ok(info)
+    }
+
+    /// The error for data at `first..=last` that does not follow offset `next`.
+    fn non_monotonic(&self, first: i64, last: i64, next: i64) -> Error {
+        Error::NonMonotonicOffsets { base_offset: self.base_offset, first, last, next }
+    }
+
+    /// Finds the first batch whose last offset is ≥ `offset`, within the
+    /// first `end` bytes.
+    fn translate_offset(&self, log: &LogAccess, offset: i64, end: u64) -> Result<Option<(ScannedBatch, u64)>> {
+        let start = u64::from(self.state.read().offset_index.lookup(offset).position);
+        if start >= end {
+            return Ok(None);
+        }
+        let mut reader = ChunkReader::new(source(log), end);
+        let mut scan = HeaderScan::new(&mut reader, start);
+        while let Some(batch) = scan.next_batch()? {
+            if batch.header.last_offset() >= offset {
+                return Ok(Some((batch, start)));
+            }
+        }
+        Ok(None)
+    }
+
+    /// Byte position of the batch holding `offset` (or the first batch after
+    /// it, when `offset` falls in a gap), if the segment has one.
+    pub fn position_of(&self, offset: i64) -> Result<Option<u64>> {
+        let log = self.log.read();
+        Ok(self.translate_offset(&log, offset, self.size())?.map(|(b, _)| b.position))
+    }
+
+    /// Reads whole batches starting with the one that holds `start_offset`
+    /// (or the first after it), up to `max_bytes`; with `min_one_batch`, at
+    /// least that first batch however large. `None` when the segment holds no
+    /// batch with an offset ≥ `start_offset`. The first batch may begin
+    /// before `start_offset`; readers skip records below it.
+    pub fn read(&self, start_offset: i64, max_bytes: u64, min_one_batch: bool) -> Result<Option<Bytes>> {
+        let end = self.size();
+        let log = self.log.read();
+        let Some((first, _)) = self.translate_offset(&log, start_offset, end)? else {
+            return Ok(None);
+        };
+        let limit = if min_one_batch { max_bytes.max(first.size) } else { max_bytes };
+        let mut boundaries = Vec::new();
+        let mut total = 0u64;
+        let mut reader = ChunkReader::new(source(&log), end);
+        let mut scan = HeaderScan::new(&mut reader, first.position);
+        while let Some(batch) = scan.next_batch()? {
+            if total + batch.size > limit {
+                break;
+            }
+            total += batch.size;
+            boundaries.push(total);
+        }
+        let bytes = read_range(&log, first.position, total)?;
+        // A concurrent truncation may have shortened the file: keep whole batches only.
+        let whole = boundaries.iter().rev().find(|&&b| b <= bytes.len() as u64).copied().unwrap_or(0);
+        Ok(Some(bytes.slice(..whole as usize)))
+    }
+
+    /// The first record with timestamp ≥ `target` and offset ≥
+    /// `starting_offset` (SPEC §2.7), as (its timestamp, its offset).
+    pub fn find_offset_by_timestamp(&self, target: i64, starting_offset: i64) -> Result<Option<TimestampOffset>> {
+        let end = self.size();
+        let position = {
+            let state = self.state.read();
+            let floor = state.time_index.lookup(target);
+            state.offset_index.lookup(floor.offset.max(starting_offset)).position
+        };
+        let log = self.log.read();
+        let mut reader = ChunkReader::new(source(&log), end);
+        let mut scan = HeaderScan::new(&mut reader, u64::from(position));
+        while let Some(batch) = scan.next_batch()? {
+            if batch.header.max_timestamp < target || batch.header.last_offset() < starting_offset {
+                continue;
+            }
+            let bytes = read_range(&log, batch.position, batch.size)?;
+            let decoded = RecordBatch::new(bytes).map_err(|e| e.at_position(batch.position))?;
+            for record in decoded.records()? {
+                let record = record?;
+                if record.timestamp() >= target && record.offset() >= starting_offset {
+                    return Ok(Some(TimestampOffset { timestamp: record.timestamp(), offset: record.offset() }));
+                }
+            }
+        }
+        Ok(None)
+    }
+
+    /// Removes every batch from the one holding `offset` (or the first after
+    /// it) on, and the index entries for them. Returns the bytes removed.
+    pub fn truncate_to(&self, offset: i64) -> Result<u64> {
+        let _writer = self.writer.lock();
+        if self.mode == OpenMode::ReadOnly {
+            return Err(Error::ReadOnly { path: self.log_path() });
+        }
+        let old_size = self.size();
+        let new_size = {
+            let log = self.log.read();
+            self.translate_offset(&log, offset, old_size)?.map_or(old_size, |(batch, _)| batch.position)
+        };
+        self.size.store(new_size, Ordering::Release);
+        if new_size < old_size {
+            let mut log = self.log.write();
+            if log.mapped.take().is_some() {
+                // Readers may hold views of the mapping: never shrink it.
+                log.file.replace_with_prefix(new_size)?;
+            } else {
+                log.file.truncate(new_size)?;
+            }
+        }
+        {
+            let mut state = self.state.write();
+            state.offset_index.truncate_to(offset);
+            state.time_index.truncate_to(offset);
+            state.offset_index.resize(self.config.max_index_size)?;
+            state.time_index.resize(self.config.max_index_size)?;
+            state.bytes_since_last_index_entry = 0;
+            let last = state.time_index.last_entry();
+            state.max_timestamp = if state.time_index.is_empty() { NO_TIMESTAMP } else { last.timestamp };
+            state.offset_of_max_timestamp = last.offset;
+            if new_size < old_size {
+                state.rolling_based_timestamp = None;
+            }
+        }
+        self.load_tail()?;
+        Ok(old_size - new_size)
+    }
+
+    /// Validates every batch from the start (framing, CRC-32C, offsets that
+    /// increase and fit the segment, size ≤ `max_batch_bytes`), rebuilds both
+    /// indexes from scratch and cuts everything from the first invalid batch
+    /// on. Read-only segments rebuild in memory and cut nothing on disk.
+    pub fn recover(&self, max_batch_bytes: u64) -> Result<RecoveryReport> {
+        let _writer = self.writer.lock();
+        let writable = self.mode == OpenMode::ReadWrite;
+        // Readers wait while the segment is rebuilt; lock order `log`, then `state`.
+        let mut log = self.log.write();
+        let file_size = log.file.len()?;
+        let mut state = self.state.write();
+        state.offset_index.reset(self.config.max_index_size)?;
+        state.time_index.reset(self.config.max_index_size)?;
+        state.max_timestamp = NO_TIMESTAMP;
+        state.offset_of_max_timestamp = self.base_offset;
+        state.bytes_since_last_index_entry = 0;
+        state.rolling_based_timestamp = None;
+        state.next_offset = self.base_offset;
+
+        let (valid_bytes, batches, cause) = {
+            // A temporary mapping: CRCs are checked over the file's pages with no copy.
+            let whole = log.file.map(file_size)?;
+            let mut reader = ChunkReader::new(Source::Mapped(&whole), file_size);
+            let mut scan = HeaderScan::new(&mut reader, 0);
+            let (mut valid, mut batches, mut cause) = (0u64, 0u64, None);
+            loop {
+                let batch = match scan.next_batch() {
+                    Ok(Some(b)) => b,
+                    Ok(None) => break,
+                    Err(e) => {
+                        cause = Some(e.to_string());
+                        break;
+                    }
+                };
+                let bytes = whole.slice(batch.position as usize..(batch.position + batch.size) as usize);
+                if let Err(e) = self.check_recovered_batch(&state, &batch, &bytes, max_batch_bytes) {
+                    cause = Some(e.at_position(batch.position).to_string());
+                    break;
+                }
+                let h = batch.header;
+                if batches == 0 {
+                    state.rolling_based_timestamp = Some(h.max_timestamp);
+                }
+                if h.max_timestamp > state.max_timestamp {
+                    state.max_timestamp = h.max_timestamp;
+                    state.offset_of_max_timestamp = h.last_offset();
+                }
+                // A full index (a smaller segment.index.bytes than the data
+                // was written with) stays sparser; lookups remain correct.
+                let due = state.bytes_since_last_index_entry > self.config.index_interval_bytes;
+                if due && !state.offset_index.is_full() && !state.time_index.is_full() {
+                    state.offset_index.append(h.last_offset(), batch.position as u32)?;
+                    let (ts, off) = (state.max_timestamp, state.offset_of_max_timestamp);
+                    state.time_index.maybe_append(ts, off, false)?;
+                    state.bytes_since_last_index_entry = 0;
+                }
+                state.bytes_since_last_index_entry += batch.size;
+                state.next_offset = h.next_offset();
+                valid = batch.position + batch.size;
+                batches += 1;
+            }
+            match (cause.is_none(), scan.end()) {
+                (true, Some(ScanEnd::Corrupt(e))) => cause = Some(e.to_string()),
+                (true, Some(ScanEnd::Torn)) => cause = Some(format!("incomplete batch at position {valid}")),
+                _ => {}
+            }
+            (valid, batches, cause)
+        };
+        let truncated_bytes = file_size - valid_bytes;
+        if writable && truncated_bytes > 0 {
+            if log.mapped.take().is_some() {
+                log.file.replace_with_prefix(valid_bytes)?;
+            } else {
+                log.file.truncate(valid_bytes)?;
+            }
+        }
+        self.size.store(valid_bytes, Ordering::Release);
+        state.offset_index.trim()?;
+        let (ts, off) = (state.max_timestamp, state.offset_of_max_timestamp);
+        state.time_index.maybe_append(ts, off, true)?;
+        state.time_index.trim()?;
+        Ok(RecoveryReport { base_offset: self.base_offset, valid_bytes, truncated_bytes, batches, cause })
+    }
+
+    fn check_recovered_batch(
+        &self,
+        state: &State,
+        batch: &ScannedBatch,
+        bytes: &[u8],
+        max_batch_bytes: u64,
+    ) -> Result<()> {
+        BatchHeader::parse_verified(bytes)?;
+        let h = &batch.header;
+        if batch.size > max_batch_bytes {
+            return Err(Error::TooLarge { what: "record batch", size: batch.size, limit: max_batch_bytes });
+        }
+        if h.base_offset < self.base_offset || relative_offset(self.base_offset, h.last_offset()).is_none() {
+            return Err(Error::OffsetOverflow { base_offset: self.base_offset, offset: h.last_offset() });
+        }
+        if h.base_offset < state.next_offset {
+            return Err(self.non_monotonic(h.base_offset, h.last_offset(), state.next_offset));
+        }
+        Ok(())
+    }
+
+    /// Makes the indexes appendable again after open or truncation: resizes
+    /// them to `segment.index.bytes`.
+    pub fn activate(&self) -> Result<()> {
+        if self.mode == OpenMode::ReadOnly {
+            return Ok(());
+        }
+        let mut state = self.state.write();
+        state.offset_index.resize(self.config.max_index_size)?;
+        state.time_index.resize(self.config.max_index_size)
+    }
+
+    /// Ends the segment's active life (on roll): writes the final time-index
+    /// entry (the segment's max timestamp), trims both index files to their
+    /// entries, and maps the `.log` so later reads copy nothing.
+    pub fn seal(&self) -> Result<()> {
+        let _writer = self.writer.lock();
+        self.finish_indexes()?;
+        let mut log = self.log.write();
+        if log.mapped.is_none() {
+            let size = self.size();
+            log.mapped = Some(log.file.map(size)?);
+        }
+        Ok(())
+    }
+
+    fn finish_indexes(&self) -> Result<()> {
+        let mut state = self.state.write();
+        let (ts, off) = (state.max_timestamp, state.offset_of_max_timestamp);
+        if ts >= 0 {
+            state.time_index.maybe_append(ts, off, true)?;
+        }
+        if self.mode == OpenMode::ReadWrite {
+            state.offset_index.trim()?;
+            state.time_index.trim()?;
+        }
+        Ok(())
+    }
+
+    /// fsyncs the `.log`, then writes both index mappings to disk.
+    pub fn flush(&self) -> Result<()> {
+        if self.mode == OpenMode::ReadOnly {
+            return Ok(());
+        }
+        self.log.read().file.sync()?;
+        let state = self.state.read();
+        state.offset_index.flush()?;
+        state.time_index.flush()
+    }
+
+    /// Closes the segment as Kafka does: final time-index entry, indexes
+    /// trimmed so that a reopen reads exactly their entries.
+    pub fn close(self) -> Result<()> {
+        if self.mode == OpenMode::ReadWrite {
+            self.finish_indexes()?;
+        }
+        Ok(())
+    }
+
+    /// Renames the segment's files to `*.deleted` (the first step of
+    /// deletion; readers holding the segment keep reading) and returns the new paths.
+    pub fn rename_to_deleted(&self) -> Result<Vec<PathBuf>> {
+        let mut renamed = Vec::new();
+        for suffix in [LOG_SUFFIX, INDEX_SUFFIX, TIME_INDEX_SUFFIX] {
+            if let Some(p) = files::rename_to_deleted(&segment_file(&self.dir, self.base_offset, suffix))? {
+                renamed.push(p);
+            }
+        }
+        Ok(renamed)
+    }
+
+    /// Deletes the segment: renames its files to `*.deleted`, then removes them.
+    pub fn delete(self) -> Result<()> {
+        if self.mode == OpenMode::ReadOnly {
+            return Err(Error::ReadOnly { path: self.log_path() });
+        }
+        for path in self.rename_to_deleted()? {
+            files::remove_file(&path)?;
+        }
+        Ok(())
+    }
+}
+
+fn source(log: &LogAccess) -> Source<'_> {
+    match &log.mapped {
+        Some(m) => Source::Mapped(m),
+        None => Source::File(&log.file),
+    }
+}
+
+fn read_range(log: &LogAccess, position: u64, len: u64) -> Result<Bytes> {
+    match &log.mapped {
+        Some(m) => {
+            let (start, end) = (position as usize, (position + len) as usize);
+            Ok(if end <= m.len() { m.slice(start..end) } else { Bytes::new() })
+        }
+        None => log.file.read_at(position, len as usize),
+    }
+}
