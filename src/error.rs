@@ -103,6 +103,94 @@ pub enum Error {
     #[error("a record batch needs at least one record")]
     EmptyBatch,
 
+    /// A configuration key is unknown or its value invalid.
+    #[error("invalid configuration {key}={value}: {reason}")]
+    InvalidConfig {
+        /// The key, with Kafka's name.
+        key: String,
+        /// The rejected value, as given.
+        value: String,
+        /// Why it was rejected.
+        reason: String,
+    },
+
+    /// An offset is outside the partition's readable range.
+    #[error("offset {offset} is out of range: the log holds {log_start_offset}..{log_end_offset}")]
+    OffsetOutOfRange {
+        /// The requested offset.
+        offset: i64,
+        /// The log start offset.
+        log_start_offset: i64,
+        /// The log end offset (next offset to be written).
+        log_end_offset: i64,
+    },
+
+    /// A batch is larger than `max.message.bytes` or than a segment.
+    #[error("record batch of {size} bytes exceeds {limit_name} = {limit}")]
+    RecordBatchTooLarge {
+        /// The batch size in bytes.
+        size: u64,
+        /// The limit that applies.
+        limit: u64,
+        /// The configuration key of the limit.
+        limit_name: &'static str,
+    },
+
+    /// A batch given to append is not acceptable as a producer batch.
+    #[error("invalid record batch for append: {reason}")]
+    InvalidRecord {
+        /// Why it was refused.
+        reason: String,
+    },
+
+    /// A record timestamp is outside the bounds `message.timestamp.*.max.ms` allow.
+    #[error("record timestamp {timestamp} is {} than {bound} ms from the log's clock ({now})", if *.too_old { "older" } else { "further ahead" })]
+    TimestampOutOfBounds {
+        /// The record's timestamp.
+        timestamp: i64,
+        /// The log's clock.
+        now: i64,
+        /// The bound in milliseconds.
+        bound: i64,
+        /// Whether the record is too old (else too far in the future).
+        too_old: bool,
+    },
+
+    /// The operation is not allowed by the log's `cleanup.policy`.
+    #[error("{operation} is not allowed with cleanup.policy={policy}")]
+    PolicyViolation {
+        /// What was refused.
+        operation: &'static str,
+        /// The policy in force.
+        policy: String,
+    },
+
+    /// An earlier write or fsync failed, so the partition refuses writes
+    /// until it is reopened (its on-disk state is no longer known).
+    #[error("partition {} refuses writes after an earlier I/O failure: {cause}", dir.display())]
+    Poisoned {
+        /// The partition directory.
+        dir: PathBuf,
+        /// The failure that poisoned it.
+        cause: String,
+    },
+
+    /// A checkpoint or state file cannot be parsed.
+    #[error("corrupt checkpoint {}: {problem}", path.display())]
+    CorruptCheckpoint {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong with it.
+        problem: String,
+    },
+
+    /// The partition was closed.
+    #[error("partition {} is closed", dir.display())]
+    Closed {
+        /// The partition directory.
+        dir: PathBuf,
+    },
+
     /// An index file fails its sanity check; it can be rebuilt from the `.log`.
     #[error("corrupt index {}: {problem}", path.display())]
     CorruptIndex {
@@ -152,6 +240,13 @@ pub enum Error {
         path: PathBuf,
         /// The size it would reach.
         size: u64,
+    },
+
+    /// An append was attempted on a sealed segment (call `activate` first).
+    #[error("segment {} is sealed", path.display())]
+    SegmentSealed {
+        /// The segment's `.log` file.
+        path: PathBuf,
     },
 
     /// A write was attempted on a segment opened read-only.

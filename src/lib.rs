@@ -28,13 +28,20 @@
 #![warn(missing_docs)]
 #![warn(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, clippy::panic)]
 
+pub mod clock;
+pub mod config;
 pub mod error;
 pub mod format;
 pub mod index;
+pub mod partition;
 pub mod segment;
 
+mod fsutil;
+
+pub use config::LogConfig;
 pub use error::{BatchProblem, Error, Result};
 pub use format::{BatchBuilder, Compression, ConsumerRecord, FileBatches, Header, Record, RecordBatch, TimestampType};
+pub use partition::Partition;
 
 /// The README's Rust examples compile and run as doctests.
 #[cfg(doctest)]

@@ -232,3 +232,15 @@ fn a_legacy_batch_is_skipped_by_its_length() {
     assert!(matches!(results[0], Err(Error::UnsupportedMagic { magic: 1, position: Some(0) })));
     assert!(results[1].is_ok());
 }
+
+#[test]
+fn a_snappy_length_claim_the_block_cannot_back_is_refused() {
+    // Found by the batch_decode fuzzer: 66 bytes whose snappy block claims
+    // 256 MiB - 1 bytes made the decoder allocate them before decoding.
+    if !Compression::Snappy.is_enabled() {
+        return;
+    }
+    let hex = "000000000000000000000036ffffffff02a3500d4400020000000000000000000000000000000000000000ffffffffffffffffffffffffffff00000001ffffff7f00";
+    let bytes: Vec<u8> = (0..hex.len()).step_by(2).map(|i| u8::from_str_radix(&hex[i..i + 2], 16).unwrap()).collect();
+    assert!(matches!(new(bytes), Err(Error::Compression { codec: Compression::Snappy, .. })));
+}

@@ -63,8 +63,8 @@ proptest! {
         for (i, (g, w)) in got.iter().zip(&records).enumerate() {
             prop_assert_eq!(g.offset(), base_offset + i as i64);
             prop_assert_eq!(g.timestamp(), w.timestamp.unwrap_or(default_ts));
-            prop_assert_eq!(g.key(), w.key.as_ref());
-            prop_assert_eq!(g.value(), w.value.as_ref());
+            prop_assert_eq!(g.key(), w.key.as_deref());
+            prop_assert_eq!(g.value(), w.value.as_deref());
             prop_assert_eq!(g.headers(), w.headers.as_slice());
         }
 

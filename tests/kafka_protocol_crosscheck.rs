@@ -184,8 +184,8 @@ fn check_topiclog_to_kp(codec: Compression, records: &[Record], f: &BatchFields)
         let want_ts = f.log_append_time.unwrap_or(want.timestamp.unwrap());
         if got.offset() != f.base_offset + i as i64
             || got.timestamp() != want_ts
-            || got.key() != want.key.as_ref()
-            || got.value() != want.value.as_ref()
+            || got.key() != want.key.as_deref()
+            || got.value() != want.value.as_deref()
             || got.headers() != want.headers.as_slice()
         {
             return Err(format!("{ctx}: topiclog re-read record {i}: {got:?}, wrote {want:?}"));
@@ -286,8 +286,8 @@ fn read_with_topiclog(codec: Compression, bytes: Bytes, records: &[kp::Record]) 
         assert_eq!(got.offset(), want.offset, "{at}: offset");
         assert_eq!(got.timestamp(), want.timestamp, "{at}: timestamp");
         assert_eq!(got.timestamp_type(), TimestampType::CreateTime, "{at}");
-        assert_eq!(got.key(), want.key.as_ref(), "{at}: key");
-        assert_eq!(got.value(), want.value.as_ref(), "{at}: value");
+        assert_eq!(got.key(), want.key.as_deref(), "{at}: key");
+        assert_eq!(got.value(), want.value.as_deref(), "{at}: value");
         let headers: Vec<(&[u8], Option<&Bytes>)> = got.headers().iter().map(|h| (&h.key()[..], h.value())).collect();
         let want_headers: Vec<(&[u8], Option<&Bytes>)> =
             want.headers.iter().map(|(k, v)| (k.as_bytes(), v.as_ref())).collect();

@@ -381,3 +381,15 @@ fn truncating_a_sealed_segment_keeps_earlier_views_valid() {
     seg.append(&one(5, 5)).unwrap();
     assert_eq!(seg.next_offset(), 6);
 }
+
+#[test]
+fn a_sealed_segment_refuses_appends_until_activated() {
+    let dir = tempfile::tempdir().unwrap();
+    let seg = create(dir.path(), 0, 4096);
+    seg.append(&one(0, 1)).unwrap();
+    seg.seal().unwrap();
+    assert!(matches!(seg.append(&one(1, 1)), Err(Error::SegmentSealed { .. })));
+    seg.activate().unwrap();
+    seg.append(&one(1, 1)).unwrap();
+    assert_eq!(offsets(&seg.read(0, 10_000, true).unwrap().unwrap()), vec![0, 1]);
+}

@@ -29,8 +29,8 @@ fn example_a_one_record() {
     let decoded = RecordBatch::new(Bytes::from(want)).unwrap();
     let r = decoded.records().unwrap().next().unwrap().unwrap();
     assert_eq!((r.offset(), r.timestamp()), (0, T));
-    assert_eq!(r.key().map(|k| &k[..]), Some(&b"k"[..]));
-    assert_eq!(r.value().map(|v| &v[..]), Some(&b"v"[..]));
+    assert_eq!(r.key(), Some(&b"k"[..]));
+    assert_eq!(r.value(), Some(&b"v"[..]));
 }
 
 #[test]

@@ -318,6 +318,23 @@ impl RecordBatch {
         self.header.partition_leader_epoch = epoch;
     }
 
+    /// Restamps the batch: sets its timestamp type and `maxTimestamp` (as the
+    /// log does for LogAppendTime, or to correct a CreateTime maximum) and
+    /// recomputes the CRC, which covers both.
+    pub fn set_max_timestamp(&mut self, timestamp_type: TimestampType, max_timestamp: i64) {
+        let mut attributes = self.header.attributes & !TIMESTAMP_TYPE_MASK;
+        if timestamp_type == TimestampType::LogAppendTime {
+            attributes |= TIMESTAMP_TYPE_MASK;
+        }
+        self.patch(21, &attributes.to_be_bytes());
+        self.patch(35, &max_timestamp.to_be_bytes());
+        let crc = crc32c::crc32c(self.bytes.get(CRC_COVERED_FROM..).unwrap_or_default());
+        self.patch(17, &crc.to_be_bytes());
+        self.header.attributes = attributes;
+        self.header.max_timestamp = max_timestamp;
+        self.header.crc = crc;
+    }
+
     fn patch(&mut self, at: usize, new: &[u8]) {
         let mut owned = match std::mem::take(&mut self.bytes).try_into_mut() {
             Ok(unique) => unique,
@@ -358,6 +375,7 @@ struct RecordFields {
 
 /// Decodes the record starting at `reader`'s position, calling `on_header`
 /// with the key and value ranges of each header.
+#[inline]
 fn parse_record(
     reader: &mut SliceReader<'_>,
     index: u32,
@@ -403,6 +421,7 @@ fn parse_record(
 }
 
 /// Reads a varint length (-1 = null) and skips that many bytes.
+#[inline]
 fn nullable_bytes(reader: &mut SliceReader<'_>, index: u32) -> std::result::Result<Option<Range<usize>>, BatchProblem> {
     let len = reader.varint().map_err(|e| e.into_problem(index))?;
     if len == -1 {
@@ -468,7 +487,16 @@ impl Iterator for Records {
         };
         self.pos += reader.position();
         self.index += 1;
-        let slice = |r: Range<usize>| self.data.slice(base + r.start..base + r.end);
+        // One shared view per record; key and value are ranges inside it.
+        let bytes = self.data.slice(base..base + reader.position());
+        let headers = if header_ranges.is_empty() {
+            Vec::new()
+        } else {
+            header_ranges
+                .into_iter()
+                .map(|(k, v)| Header::from_raw(bytes.slice(k), v.map(|v| bytes.slice(v))))
+                .collect()
+        };
         let h = &self.header;
         let timestamp = match h.timestamp_type() {
             TimestampType::LogAppendTime => h.max_timestamp,
@@ -478,9 +506,10 @@ impl Iterator for Records {
             offset: h.base_offset.wrapping_add(i64::from(fields.offset_delta)),
             timestamp,
             timestamp_type: h.timestamp_type(),
-            key: fields.key.map(slice),
-            value: fields.value.map(slice),
-            headers: header_ranges.into_iter().map(|(k, v)| Header::from_raw(slice(k), v.map(slice))).collect(),
+            bytes,
+            key: fields.key,
+            value: fields.value,
+            headers,
         }))
     }
 

@@ -271,6 +271,7 @@ fn sized(len: i32) -> u64 {
     varint_len(len) as u64 + len.max(0) as u64
 }
 
+#[inline]
 fn put_nullable(out: &mut Vec<u8>, len: i32, data: Option<&[u8]>) {
     put_varint(out, len);
     if let Some(d) = data {

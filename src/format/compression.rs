@@ -113,7 +113,7 @@ pub(crate) fn compress(codec: Compression, input: &[u8], out: &mut Vec<u8>) -> R
 
 /// Decompresses a records section, refusing to produce more than `limit` bytes.
 pub(crate) fn decompress(codec: Compression, input: &[u8], limit: usize) -> Result<Vec<u8>> {
-    let result = match codec {
+    let result: std::io::Result<Vec<u8>> = match codec {
         Compression::None => return Ok(input.to_vec()),
         #[cfg(feature = "gzip")]
         Compression::Gzip => gzip::decompress(input, limit),
@@ -223,9 +223,18 @@ mod snappy {
         Ok(out)
     }
 
+    /// Most output one byte of a snappy block can produce: a 3-byte copy
+    /// element yields at most 64 bytes.
+    const MAX_EXPANSION: usize = 22;
+
     /// Decompresses one raw snappy block, appending to `out`.
     fn raw_block(block: &[u8], limit: usize, out: &mut Vec<u8>) -> io::Result<()> {
         let n = snap::raw::decompress_len(block)?;
+        // The length prefix is only a claim: refuse one the block cannot
+        // back before allocating for it.
+        if n > block.len().saturating_mul(MAX_EXPANSION) {
+            return Err(io::Error::other(format!("block of {} bytes claims {n} decompressed bytes", block.len())));
+        }
         if out.len() + n > limit {
             return Err(io::Error::other(format!("decompressed size exceeds {limit} bytes")));
         }

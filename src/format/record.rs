@@ -119,15 +119,18 @@ impl Record {
     }
 }
 
-/// A record read back from a batch. Key, value and headers are slices of the
-/// batch's bytes: reading an uncompressed batch copies nothing.
+/// A record read back from a batch. It holds one shared view of the record's
+/// bytes; key, value and headers are slices of it, so reading an uncompressed
+/// batch copies nothing.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConsumerRecord {
     pub(crate) offset: i64,
     pub(crate) timestamp: i64,
     pub(crate) timestamp_type: TimestampType,
-    pub(crate) key: Option<Bytes>,
-    pub(crate) value: Option<Bytes>,
+    /// The record's encoded bytes.
+    pub(crate) bytes: Bytes,
+    pub(crate) key: Option<std::ops::Range<usize>>,
+    pub(crate) value: Option<std::ops::Range<usize>>,
     pub(crate) headers: Vec<Header>,
 }
 
@@ -148,13 +151,23 @@ impl ConsumerRecord {
     }
 
     /// The key, or `None` for a null key.
-    pub fn key(&self) -> Option<&Bytes> {
-        self.key.as_ref()
+    pub fn key(&self) -> Option<&[u8]> {
+        self.key.clone().and_then(|r| self.bytes.get(r))
     }
 
     /// The value, or `None` for a null value.
-    pub fn value(&self) -> Option<&Bytes> {
-        self.value.as_ref()
+    pub fn value(&self) -> Option<&[u8]> {
+        self.value.clone().and_then(|r| self.bytes.get(r))
+    }
+
+    /// The key as shared bytes that outlive the record (no copy).
+    pub fn key_bytes(&self) -> Option<Bytes> {
+        self.key.clone().map(|r| self.bytes.slice(r))
+    }
+
+    /// The value as shared bytes that outlive the record (no copy).
+    pub fn value_bytes(&self) -> Option<Bytes> {
+        self.value.clone().map(|r| self.bytes.slice(r))
     }
 
     /// The headers in stored order.

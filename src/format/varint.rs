@@ -4,6 +4,7 @@
 use crate::error::BatchProblem;
 
 /// Appends `value` as a zigzag varint (1 to 5 bytes).
+#[inline]
 pub fn put_varint(out: &mut Vec<u8>, value: i32) {
     let mut v = ((value << 1) ^ (value >> 31)) as u32;
     while v >= 0x80 {
@@ -14,6 +15,7 @@ pub fn put_varint(out: &mut Vec<u8>, value: i32) {
 }
 
 /// Appends `value` as a zigzag varlong (1 to 10 bytes).
+#[inline]
 pub fn put_varlong(out: &mut Vec<u8>, value: i64) {
     let mut v = ((value << 1) ^ (value >> 63)) as u64;
     while v >= 0x80 {
@@ -24,6 +26,7 @@ pub fn put_varlong(out: &mut Vec<u8>, value: i64) {
 }
 
 /// Bytes `put_varint(value)` writes.
+#[inline]
 pub fn varint_len(value: i32) -> usize {
     let v = ((value << 1) ^ (value >> 31)) as u32;
     // One byte per started group of 7 bits; zero still takes one byte.
@@ -31,6 +34,7 @@ pub fn varint_len(value: i32) -> usize {
 }
 
 /// Bytes `put_varlong(value)` writes.
+#[inline]
 pub fn varlong_len(value: i64) -> usize {
     let v = ((value << 1) ^ (value >> 63)) as u64;
     (64 - (v | 1).leading_zeros() as usize).div_ceil(7)
@@ -80,6 +84,7 @@ impl<'a> SliceReader<'a> {
     }
 
     /// Reads one byte.
+    #[inline]
     pub fn u8(&mut self) -> Option<u8> {
         let b = *self.buf.get(self.pos)?;
         self.pos += 1;
@@ -87,6 +92,7 @@ impl<'a> SliceReader<'a> {
     }
 
     /// Skips `n` bytes, returning the range they occupied.
+    #[inline]
     pub fn skip(&mut self, n: usize) -> Option<std::ops::Range<usize>> {
         let start = self.pos;
         let end = start.checked_add(n)?;
@@ -98,6 +104,7 @@ impl<'a> SliceReader<'a> {
     }
 
     /// Reads a zigzag varint of at most 5 bytes.
+    #[inline]
     pub fn varint(&mut self) -> Result<i32, VarintError> {
         let mut raw: u32 = 0;
         let mut shift = 0u32;
@@ -116,6 +123,7 @@ impl<'a> SliceReader<'a> {
     }
 
     /// Reads a zigzag varlong of at most 10 bytes.
+    #[inline]
     pub fn varlong(&mut self) -> Result<i64, VarintError> {
         let mut raw: u64 = 0;
         let mut shift = 0u32;

@@ -285,5 +285,12 @@ fn map_file(file: &File, path: &Path) -> Result<MmapMut> {
     // only through `resize`, which remaps right after; other processes are
     // kept out of the data directory by the store's lock (see UNSAFE.md).
     let map = unsafe { MmapMut::map_mut(file) };
-    map.map_err(|e| Error::io("mmap index", path, e))
+    let map = map.map_err(|e| Error::io("mmap index", path, e))?;
+    // Index pages are touched one entry at a time and binary-searched: the
+    // kernel's read-ahead (megabytes on some disks) would make the first
+    // write to a fresh 10 MiB index cost milliseconds.
+    if !map.is_empty() {
+        map.advise(memmap2::Advice::Random).map_err(|e| Error::io("madvise index", path, e))?;
+    }
+    Ok(map)
 }

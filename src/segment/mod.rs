@@ -333,6 +333,9 @@ impl LogSegment {
     pub fn append(&self, batches: &[u8]) -> Result<AppendInfo> {
         let _writer = self.writer.lock();
         let info = self.describe_append(batches)?;
+        if self.log.read().mapped.is_some() {
+            return Err(Error::SegmentSealed { path: self.log_path() });
+        }
         {
             // Refuse before writing anything, so a failed append leaves no trace.
             let state = self.state.read();
@@ -422,18 +425,16 @@ impl LogSegment {
         Error::NonMonotonicOffsets { base_offset: self.base_offset, first, last, next }
     }
 
-    /// Finds the first batch whose last offset is ≥ `offset`, within the
-    /// first `end` bytes.
-    fn translate_offset(&self, log: &LogAccess, offset: i64, end: u64) -> Result<Option<(ScannedBatch, u64)>> {
+    /// Finds the first batch whose last offset is ≥ `offset`, reading through `reader`.
+    fn translate_offset(&self, reader: &mut ChunkReader<'_>, offset: i64, end: u64) -> Result<Option<ScannedBatch>> {
         let start = u64::from(self.state.read().offset_index.lookup(offset).position);
         if start >= end {
             return Ok(None);
         }
-        let mut reader = ChunkReader::new(source(log), end);
-        let mut scan = HeaderScan::new(&mut reader, start);
+        let mut scan = HeaderScan::new(reader, start);
         while let Some(batch) = scan.next_batch()? {
             if batch.header.last_offset() >= offset {
-                return Ok(Some((batch, start)));
+                return Ok(Some(batch));
             }
         }
         Ok(None)
@@ -442,8 +443,10 @@ impl LogSegment {
     /// Byte position of the batch holding `offset` (or the first batch after
     /// it, when `offset` falls in a gap), if the segment has one.
     pub fn position_of(&self, offset: i64) -> Result<Option<u64>> {
+        let end = self.size();
         let log = self.log.read();
-        Ok(self.translate_offset(&log, offset, self.size())?.map(|(b, _)| b.position))
+        let mut reader = ChunkReader::new(source(&log), end);
+        Ok(self.translate_offset(&mut reader, offset, end)?.map(|b| b.position))
     }
 
     /// Reads whole batches starting with the one that holds `start_offset`
@@ -454,13 +457,13 @@ impl LogSegment {
     pub fn read(&self, start_offset: i64, max_bytes: u64, min_one_batch: bool) -> Result<Option<Bytes>> {
         let end = self.size();
         let log = self.log.read();
-        let Some((first, _)) = self.translate_offset(&log, start_offset, end)? else {
+        let mut reader = ChunkReader::new(source(&log), end);
+        let Some(first) = self.translate_offset(&mut reader, start_offset, end)? else {
             return Ok(None);
         };
         let limit = if min_one_batch { max_bytes.max(first.size) } else { max_bytes };
         let mut boundaries = Vec::new();
         let mut total = 0u64;
-        let mut reader = ChunkReader::new(source(&log), end);
         let mut scan = HeaderScan::new(&mut reader, first.position);
         while let Some(batch) = scan.next_batch()? {
             if total + batch.size > limit {
@@ -469,7 +472,8 @@ impl LogSegment {
             total += batch.size;
             boundaries.push(total);
         }
-        let bytes = read_range(&log, first.position, total)?;
+        // Usually already in the reader's cache: no further system call.
+        let bytes = reader.get(first.position, total as usize)?;
         // A concurrent truncation may have shortened the file: keep whole batches only.
         let whole = boundaries.iter().rev().find(|&&b| b <= bytes.len() as u64).copied().unwrap_or(0);
         Ok(Some(bytes.slice(..whole as usize)))
@@ -513,7 +517,8 @@ impl LogSegment {
         let old_size = self.size();
         let new_size = {
             let log = self.log.read();
-            self.translate_offset(&log, offset, old_size)?.map_or(old_size, |(batch, _)| batch.position)
+            let mut reader = ChunkReader::new(source(&log), old_size);
+            self.translate_offset(&mut reader, offset, old_size)?.map_or(old_size, |batch| batch.position)
         };
         self.size.store(new_size, Ordering::Release);
         if new_size < old_size {
@@ -648,12 +653,15 @@ impl LogSegment {
         Ok(())
     }
 
-    /// Makes the indexes appendable again after open or truncation: resizes
-    /// them to `segment.index.bytes`.
+    /// Makes the segment appendable again after open, sealing or truncation:
+    /// resizes the indexes to `segment.index.bytes` and drops the read
+    /// mapping (views already handed out stay valid; the file only grows).
     pub fn activate(&self) -> Result<()> {
         if self.mode == OpenMode::ReadOnly {
             return Ok(());
         }
+        let _writer = self.writer.lock();
+        self.log.write().mapped = None;
         let mut state = self.state.write();
         state.offset_index.resize(self.config.max_index_size)?;
         state.time_index.resize(self.config.max_index_size)
@@ -698,8 +706,9 @@ impl LogSegment {
     }
 
     /// Closes the segment as Kafka does: final time-index entry, indexes
-    /// trimmed so that a reopen reads exactly their entries.
-    pub fn close(self) -> Result<()> {
+    /// trimmed so that a reopen reads exactly their entries. The segment stays
+    /// readable; dropping it releases the files.
+    pub fn close(&self) -> Result<()> {
         if self.mode == OpenMode::ReadWrite {
             self.finish_indexes()?;
         }

@@ -7,8 +7,9 @@ use super::files::LogFile;
 use crate::error::{BatchProblem, Error, Result};
 use crate::format::{BatchHeader, HEADER_SIZE_UP_TO_MAGIC, LOG_OVERHEAD, MAGIC_V2, RECORD_BATCH_OVERHEAD};
 
-/// Bytes fetched per read when scanning a file.
-const CHUNK: usize = 64 * 1024;
+/// Bytes fetched per read when scanning a file: a few index intervals
+/// (4 KiB by default), so a lookup usually costs one small read.
+const CHUNK: usize = 16 * 1024;
 
 /// Where a segment's bytes are read from.
 #[derive(Debug, Clone, Copy)]

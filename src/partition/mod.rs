@@ -1,0 +1,954 @@
+//! [`Partition`]: one partition log — a directory of segments that behaves
+//! like a single Kafka partition. Append with offset assignment, read, look up
+//! by time, roll, retention, delete-records, truncate, flush, and recovery on
+//! open (SPEC §3-§4). Knows nothing of topics or keys.
+//!
+//! Durability: when `append` returns, the data is in the operating system's
+//! page cache and survives a crash of the process; when `flush` returns (or
+//! `flush.messages` / `flush.ms` fire) it survives a crash of the machine.
+//! Recovery on open keeps the longest valid prefix of every segment past the
+//! recovery point and never invents or reorders records.
+//!
+//! Concurrency: appends and other changes are serialized by one writer lock;
+//! readers only clone a snapshot of the segment list, and see a prefix of the
+//! log. A reader holding a segment that retention deletes keeps reading it.
+
+mod load;
+mod policy;
+mod reader;
+mod slot;
+mod state;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
+use std::time::Duration;
+
+use bytes::Bytes;
+use parking_lot::{Condvar, Mutex, RwLock};
+
+use crate::clock::{Clock, SystemClock};
+use crate::config::{CompressionType, LogConfig};
+use crate::error::{Error, Result};
+use crate::format::{BatchBuilder, FileBatches, Record, RecordBatch, TimestampType};
+use crate::index::TimestampOffset;
+use crate::segment::{LogSegment, RecoveryReport};
+pub use policy::RetentionReason;
+use policy::{ActiveSegment, PendingAppend, SegmentFacts};
+pub use reader::RecordReader;
+use slot::SegmentSlot;
+use state::PartitionState;
+pub use state::STATE_FILE;
+
+/// `offset_for_timestamp` target for the log start offset.
+pub const EARLIEST_TIMESTAMP: i64 = -2;
+/// `offset_for_timestamp` target for the log end offset.
+pub const LATEST_TIMESTAMP: i64 = -1;
+/// `offset_for_timestamp` target for the record with the largest timestamp.
+pub const MAX_TIMESTAMP: i64 = -3;
+
+/// Default bytes per read of a [`RecordReader`].
+const READ_CHUNK: u64 = 1 << 20;
+
+/// What an append assigned.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AppendResult {
+    /// Offset of the first record.
+    pub first_offset: i64,
+    /// Offset of the last record.
+    pub last_offset: i64,
+    /// Largest record timestamp (the append time for LogAppendTime).
+    pub max_timestamp: i64,
+    /// The append time when the log uses LogAppendTime, else -1.
+    pub log_append_time: i64,
+}
+
+/// What a retention pass did.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct RetentionResult {
+    /// Segments deleted, oldest first, by base offset.
+    pub deleted_segments: Vec<i64>,
+    /// The rules that chose them, in the order applied.
+    pub reasons: Vec<RetentionReason>,
+    /// The log start offset afterwards.
+    pub log_start_offset: i64,
+}
+
+/// A segment's numbers, as `describe` reports them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SegmentInfo {
+    /// Base offset (the file name).
+    pub base_offset: i64,
+    /// Bytes of the `.log`.
+    pub size: u64,
+}
+
+/// Options for opening a partition.
+#[derive(Debug, Clone)]
+pub struct PartitionOptions {
+    /// The log's settings.
+    pub config: LogConfig,
+    /// The clock for timestamps, rolling and retention.
+    pub clock: Arc<dyn Clock>,
+}
+
+impl Default for PartitionOptions {
+    fn default() -> Self {
+        Self { config: LogConfig::default(), clock: Arc::new(SystemClock) }
+    }
+}
+
+/// The segment list readers take a snapshot of.
+#[derive(Debug)]
+struct SegmentList {
+    slots: Vec<Arc<SegmentSlot>>,
+}
+
+impl SegmentList {
+    /// Index of the segment that would hold `offset` (largest base ≤ offset).
+    fn floor(&self, offset: i64) -> usize {
+        self.slots.partition_point(|s| s.base_offset() <= offset).saturating_sub(1)
+    }
+}
+
+/// State only the writer touches.
+#[derive(Debug)]
+struct Writer {
+    active: Arc<LogSegment>,
+    active_created_ms: i64,
+    active_jitter_ms: i64,
+    recovery_point: i64,
+    /// The recovery point last written to the state file.
+    checkpointed_recovery_point: i64,
+    last_flush_ms: i64,
+    /// Segment files were created since the last flush: fsync the directory.
+    dir_dirty: bool,
+    poisoned: Option<String>,
+    pending_deletes: Vec<(i64, Vec<PathBuf>)>,
+    random: u64,
+}
+
+#[derive(Debug)]
+struct Inner {
+    dir: PathBuf,
+    clock: Arc<dyn Clock>,
+    config: RwLock<Arc<LogConfig>>,
+    segments: RwLock<Arc<SegmentList>>,
+    log_start_offset: AtomicI64,
+    log_end_offset: AtomicI64,
+    writer: Mutex<Writer>,
+    closed: AtomicBool,
+    arrivals: Mutex<()>,
+    arrived: Condvar,
+    recovery: Mutex<Vec<RecoveryReport>>,
+}
+
+/// One partition log in its own directory. Cheap to clone: clones share the log.
+///
+/// ```
+/// use topiclog::partition::Partition;
+/// use topiclog::{LogConfig, Record};
+///
+/// let dir = tempfile::tempdir()?;
+/// let log = Partition::open(dir.path(), LogConfig::default())?;
+/// let appended = log.append(&[Record::new().key("k").value("v")])?;
+/// assert_eq!(appended.first_offset, 0);
+/// for record in log.read_from(0)? {
+///     let record = record?;
+///     assert_eq!(record.value(), Some(&b"v"[..]));
+/// }
+/// log.close()?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug, Clone)]
+pub struct Partition {
+    inner: Arc<Inner>,
+}
+
+impl Partition {
+    /// Opens (creating if needed) the partition log in `dir` with the system clock.
+    pub fn open(dir: impl AsRef<Path>, config: LogConfig) -> Result<Self> {
+        Self::open_with(dir, PartitionOptions { config, ..PartitionOptions::default() })
+    }
+
+    /// Opens the partition log in `dir` with explicit options (for example a manual clock).
+    pub fn open_with(dir: impl AsRef<Path>, options: PartitionOptions) -> Result<Self> {
+        options.config.validate()?;
+        let loaded = load::load(dir.as_ref(), &options.config, options.clock.now_ms())?;
+        let now = options.clock.now_ms();
+        let mut random = seed();
+        let jitter = policy::draw_jitter(
+            options.config.segment_jitter_ms,
+            options.config.max_segment_ms(),
+            next_random(&mut random),
+        );
+        let writer = Writer {
+            active: loaded.active.clone(),
+            active_created_ms: now,
+            active_jitter_ms: jitter,
+            recovery_point: loaded.recovery_point,
+            checkpointed_recovery_point: loaded.recovery_point,
+            last_flush_ms: now,
+            dir_dirty: true,
+            poisoned: None,
+            pending_deletes: Vec::new(),
+            random,
+        };
+        let inner = Inner {
+            dir: dir.as_ref().to_owned(),
+            clock: options.clock,
+            config: RwLock::new(Arc::new(options.config)),
+            segments: RwLock::new(Arc::new(SegmentList { slots: loaded.slots })),
+            log_start_offset: AtomicI64::new(loaded.log_start_offset),
+            log_end_offset: AtomicI64::new(loaded.active.next_offset()),
+            writer: Mutex::new(writer),
+            closed: AtomicBool::new(false),
+            arrivals: Mutex::new(()),
+            arrived: Condvar::new(),
+            recovery: Mutex::new(loaded.reports),
+        };
+        Ok(Self { inner: Arc::new(inner) })
+    }
+
+    /// The partition directory.
+    pub fn dir(&self) -> &Path {
+        &self.inner.dir
+    }
+
+    /// The log's current settings.
+    pub fn config(&self) -> Arc<LogConfig> {
+        self.inner.config.read().clone()
+    }
+
+    /// Replaces the log's settings; they apply from the next operation on.
+    pub fn set_config(&self, config: LogConfig) -> Result<()> {
+        config.validate()?;
+        *self.inner.config.write() = Arc::new(config);
+        Ok(())
+    }
+
+    /// The first offset readers can read.
+    pub fn log_start_offset(&self) -> i64 {
+        self.inner.log_start_offset.load(Ordering::Acquire)
+    }
+
+    /// The offset the next record will get.
+    pub fn log_end_offset(&self) -> i64 {
+        self.inner.log_end_offset.load(Ordering::Acquire)
+    }
+
+    /// The first offset not yet known to be on disk.
+    pub fn recovery_point(&self) -> i64 {
+        self.inner.writer.lock().recovery_point
+    }
+
+    /// What recovery cut or rebuilt since the partition was opened (on open,
+    /// and for sealed segments repaired when first read).
+    pub fn recovery_reports(&self) -> Vec<RecoveryReport> {
+        let mut reports = self.inner.recovery.lock().clone();
+        for slot in &self.snapshot().slots {
+            if let Some(r) = slot.take_report() {
+                self.inner.recovery.lock().push(r.clone());
+                reports.push(r);
+            }
+        }
+        reports
+    }
+
+    fn snapshot(&self) -> Arc<SegmentList> {
+        self.inner.segments.read().clone()
+    }
+
+    /// Base offset and size of every segment, oldest first.
+    pub fn segments(&self) -> Result<Vec<SegmentInfo>> {
+        self.snapshot()
+            .slots
+            .iter()
+            .map(|slot| Ok(SegmentInfo { base_offset: slot.base_offset(), size: slot.get()?.size() }))
+            .collect()
+    }
+
+    /// Bytes of all segments.
+    pub fn size(&self) -> Result<u64> {
+        Ok(self.segments()?.iter().map(|s| s.size).sum())
+    }
+
+    fn check_writable(&self, writer: &Writer) -> Result<()> {
+        if self.inner.closed.load(Ordering::Acquire) {
+            return Err(Error::Closed { dir: self.inner.dir.clone() });
+        }
+        match &writer.poisoned {
+            Some(cause) => Err(Error::Poisoned { dir: self.inner.dir.clone(), cause: cause.clone() }),
+            None => Ok(()),
+        }
+    }
+
+    /// Remembers an I/O failure on a write path: the partition then refuses
+    /// writes until reopened, rather than guess what reached the disk.
+    fn poison_on_io<T>(&self, writer: &mut Writer, result: Result<T>) -> Result<T> {
+        if let Err(e @ Error::Io { .. }) = &result {
+            writer.poisoned = Some(e.to_string());
+        }
+        result
+    }
+
+    /// Appends records as one batch; offsets are assigned from the log end
+    /// offset. Records without a timestamp get the clock's time.
+    pub fn append(&self, records: &[Record]) -> Result<AppendResult> {
+        let config = self.config();
+        let now = self.inner.clock.now_ms();
+        let mut builder = BatchBuilder::new(config.compression_type.codec()).default_timestamp(now);
+        if config.message_timestamp_type == TimestampType::LogAppendTime {
+            builder = builder.log_append_time(now);
+        }
+        for (i, record) in records.iter().enumerate() {
+            if config.cleanup_policy.compacts() && record.key.is_none() {
+                return Err(null_key(i));
+            }
+            builder.append(record)?;
+        }
+        let batch = builder.build()?;
+        if config.message_timestamp_type == TimestampType::CreateTime {
+            check_timestamp_bounds(&config, now, records.iter().map(|r| r.timestamp.unwrap_or(now)))?;
+        }
+        self.append_validated(batch, &config, now, Offsets::Assign)
+    }
+
+    /// Appends a batch a producer encoded (any base offset; offsets are
+    /// reassigned). It must be a valid, non-control batch with dense offsets.
+    /// With `compression.type` set to a codec, the batch is re-encoded with it.
+    pub fn append_batch(&self, batch: RecordBatch) -> Result<AppendResult> {
+        self.append_producer_batch(batch, Offsets::Assign)
+    }
+
+    /// Appends a batch keeping its offsets, as a Kafka follower does: for
+    /// importing data whose offsets must not change. Its first offset must be
+    /// at least the log end offset; gaps are allowed.
+    pub fn append_with_offsets(&self, batch: RecordBatch) -> Result<AppendResult> {
+        self.append_producer_batch(batch, Offsets::Keep)
+    }
+
+    fn append_producer_batch(&self, batch: RecordBatch, offsets: Offsets) -> Result<AppendResult> {
+        let config = self.config();
+        let now = self.inner.clock.now_ms();
+        let h = *batch.header();
+        let invalid = |reason: &str| Error::InvalidRecord { reason: reason.to_string() };
+        if h.is_control() {
+            return Err(invalid("control batches cannot be appended"));
+        }
+        let dense = h.record_count > 0 && i64::from(h.last_offset_delta) + 1 == i64::from(h.record_count);
+        if offsets == Offsets::Assign && !dense {
+            return Err(invalid("offsets inside the batch must be dense (lastOffsetDelta + 1 == record count > 0)"));
+        }
+        if h.producer_id >= 0 && h.base_sequence < 0 {
+            return Err(invalid("an idempotent batch needs a base sequence"));
+        }
+        let records: Vec<_> = batch.records()?.collect::<Result<_>>()?;
+        if config.cleanup_policy.compacts()
+            && let Some(i) = records.iter().position(|r| r.key().is_none())
+        {
+            return Err(null_key(i));
+        }
+        let target = match config.compression_type {
+            CompressionType::Producer => h.compression(),
+            CompressionType::Codec(c) => Some(c),
+        };
+        let mut batch = if target != h.compression() {
+            let mut builder = BatchBuilder::new(target.unwrap_or_default())
+                .base_offset(h.base_offset)
+                .producer(h.producer_id, h.producer_epoch, h.base_sequence)
+                .transactional(h.is_transactional());
+            for r in &records {
+                let mut record = Record::new().timestamp(r.timestamp());
+                record.key = r.key_bytes();
+                record.value = r.value_bytes();
+                record.headers = r.headers().to_vec();
+                builder.append(&record)?;
+            }
+            builder.build()?
+        } else {
+            batch
+        };
+        match config.message_timestamp_type {
+            TimestampType::LogAppendTime => batch.set_max_timestamp(TimestampType::LogAppendTime, now),
+            TimestampType::CreateTime => {
+                check_timestamp_bounds(&config, now, records.iter().map(|r| r.timestamp()))?;
+                let max = records.iter().map(|r| r.timestamp()).max().unwrap_or(-1);
+                if max != batch.max_timestamp() || batch.header().timestamp_type() != TimestampType::CreateTime {
+                    batch.set_max_timestamp(TimestampType::CreateTime, max);
+                }
+            }
+        }
+        self.append_validated(batch, &config, now, offsets)
+    }
+
+    fn append_validated(
+        &self,
+        mut batch: RecordBatch,
+        config: &LogConfig,
+        now: i64,
+        offsets: Offsets,
+    ) -> Result<AppendResult> {
+        let size = batch.size_in_bytes() as u64;
+        if size > config.max_message_bytes as u64 {
+            return Err(Error::RecordBatchTooLarge {
+                size,
+                limit: config.max_message_bytes as u64,
+                limit_name: "max.message.bytes",
+            });
+        }
+        if size > config.segment_bytes as u64 {
+            return Err(Error::RecordBatchTooLarge {
+                size,
+                limit: config.segment_bytes as u64,
+                limit_name: "segment.bytes",
+            });
+        }
+        let count = i64::from(batch.header().last_offset_delta) + 1;
+        let mut writer = self.inner.writer.lock();
+        self.check_writable(&writer)?;
+        let end = self.log_end_offset();
+        let first = match offsets {
+            Offsets::Assign => {
+                batch.set_base_offset(end);
+                end
+            }
+            Offsets::Keep if batch.base_offset() >= end => batch.base_offset(),
+            Offsets::Keep => {
+                let reason = format!("batch starts at offset {} below the log end offset {end}", batch.base_offset());
+                return Err(Error::InvalidRecord { reason });
+            }
+        };
+        batch.set_partition_leader_epoch(0);
+        let pending =
+            PendingAppend { bytes: size, last_offset: first + count - 1, max_timestamp: batch.max_timestamp() };
+        let roll = policy::should_roll(
+            &active_facts(&writer),
+            &pending,
+            config.segment_bytes as u64,
+            config.max_segment_ms(),
+            now,
+        );
+        if roll {
+            let rolled = self.roll_locked(&mut writer, config, now, first);
+            self.poison_on_io(&mut writer, rolled)?;
+        }
+        let written = writer.active.append(batch.as_bytes());
+        self.poison_on_io(&mut writer, written)?;
+        let last = first + count - 1;
+        self.inner.log_end_offset.store(last + 1, Ordering::Release);
+        self.notify_arrivals();
+        if last + 1 - writer.recovery_point >= config.flush_messages {
+            let flushed = self.flush_locked(&mut writer, now);
+            self.poison_on_io(&mut writer, flushed)?;
+        }
+        let log_append_time =
+            if batch.header().timestamp_type() == TimestampType::LogAppendTime { batch.max_timestamp() } else { -1 };
+        Ok(AppendResult {
+            first_offset: first,
+            last_offset: last,
+            max_timestamp: batch.max_timestamp(),
+            log_append_time,
+        })
+    }
+
+    fn notify_arrivals(&self) {
+        let _guard = self.inner.arrivals.lock();
+        self.inner.arrived.notify_all();
+    }
+
+    /// Seals the active segment and starts a new one at the log end offset
+    /// (nothing happens when the active segment is empty).
+    pub fn roll(&self) -> Result<()> {
+        let config = self.config();
+        let mut writer = self.inner.writer.lock();
+        self.check_writable(&writer)?;
+        let now = self.inner.clock.now_ms();
+        let end = self.log_end_offset();
+        let rolled = self.roll_locked(&mut writer, &config, now, end);
+        self.poison_on_io(&mut writer, rolled)
+    }
+
+    /// Starts a new active segment at `new_base` (the log end offset, or the
+    /// first offset of an append that keeps its offsets).
+    fn roll_locked(&self, writer: &mut Writer, config: &LogConfig, now: i64, new_base: i64) -> Result<()> {
+        if writer.active.is_empty() && writer.active.base_offset() == new_base {
+            return Ok(());
+        }
+        writer.active.seal()?;
+        let segment = Arc::new(LogSegment::create(&self.inner.dir, new_base, config.segment_config())?);
+        let mut list = self.inner.segments.write();
+        let mut slots = list.slots.clone();
+        slots.push(Arc::new(SegmentSlot::open_now(segment.clone())));
+        *list = Arc::new(SegmentList { slots });
+        drop(list);
+        writer.active = segment;
+        writer.active_created_ms = now;
+        writer.active_jitter_ms =
+            policy::draw_jitter(config.segment_jitter_ms, config.max_segment_ms(), next_random(&mut writer.random));
+        writer.dir_dirty = true;
+        Ok(())
+    }
+
+    fn check_range(&self, offset: i64) -> Result<(i64, i64)> {
+        // Log end first, then the list: any offset below it is in the list.
+        let end = self.log_end_offset();
+        let start = self.log_start_offset();
+        if offset < start || offset > end {
+            return Err(Error::OffsetOutOfRange { offset, log_start_offset: start, log_end_offset: end });
+        }
+        Ok((start, end))
+    }
+
+    /// Reads whole batches starting with the one holding `offset`, about
+    /// `max_bytes` of them but at least one. The first batch may start below
+    /// `offset`. Empty at the log end; [`Error::OffsetOutOfRange`] below the
+    /// log start or past the end.
+    pub fn read(&self, offset: i64, max_bytes: u64) -> Result<Bytes> {
+        let (_, end) = self.check_range(offset)?;
+        if offset == end {
+            return Ok(Bytes::new());
+        }
+        let list = self.snapshot();
+        for slot in list.slots.iter().skip(list.floor(offset)) {
+            if let Some(bytes) = slot.get()?.read(offset, max_bytes, true)? {
+                return Ok(bytes);
+            }
+        }
+        Ok(Bytes::new())
+    }
+
+    /// An iterator over records from `offset` on, across segments, up to the
+    /// log end as it moves (control records and records below `offset` skipped).
+    pub fn read_from(&self, offset: i64) -> Result<RecordReader> {
+        self.check_range(offset)?;
+        Ok(RecordReader::new(self.clone(), offset, READ_CHUNK))
+    }
+
+    /// Blocks until the log end offset passes `offset` or `timeout` elapses;
+    /// returns whether data past `offset` is there.
+    pub fn wait_for_data(&self, offset: i64, timeout: Duration) -> bool {
+        let deadline = std::time::Instant::now() + timeout;
+        let mut guard = self.inner.arrivals.lock();
+        while self.log_end_offset() <= offset {
+            if self.inner.closed.load(Ordering::Acquire) {
+                return false;
+            }
+            if self.inner.arrived.wait_until(&mut guard, deadline).timed_out() {
+                return self.log_end_offset() > offset;
+            }
+        }
+        true
+    }
+
+    /// Kafka's `offsetsForTimes`: the first record with a timestamp ≥
+    /// `timestamp` (SPEC §2.7), or `None`. [`EARLIEST_TIMESTAMP`],
+    /// [`LATEST_TIMESTAMP`] and [`MAX_TIMESTAMP`] are the special targets.
+    pub fn offset_for_timestamp(&self, timestamp: i64) -> Result<Option<TimestampOffset>> {
+        let start = self.log_start_offset();
+        match timestamp {
+            EARLIEST_TIMESTAMP => return Ok(Some(TimestampOffset { timestamp: -1, offset: start })),
+            LATEST_TIMESTAMP => return Ok(Some(TimestampOffset { timestamp: -1, offset: self.log_end_offset() })),
+            _ => {}
+        }
+        let list = self.snapshot();
+        if timestamp == MAX_TIMESTAMP {
+            let mut best: Option<Arc<LogSegment>> = None;
+            for slot in &list.slots {
+                let seg = slot.get()?;
+                if best.as_ref().is_none_or(|b| seg.max_timestamp() > b.max_timestamp()) {
+                    best = Some(seg);
+                }
+            }
+            return match best {
+                Some(seg) if seg.max_timestamp() >= 0 => seg.find_offset_by_timestamp(seg.max_timestamp(), start),
+                _ => Ok(None),
+            };
+        }
+        for slot in &list.slots {
+            let seg = slot.get()?;
+            if seg.next_offset() <= start {
+                continue;
+            }
+            if seg.largest_timestamp()? >= timestamp {
+                return seg.find_offset_by_timestamp(timestamp, start);
+            }
+        }
+        Ok(None)
+    }
+
+    /// Advances the log start offset to `offset` (-1 means the log end):
+    /// records below it can no longer be read, and retention deletes segments
+    /// wholly below it. Durable when it returns. Returns the new log start.
+    pub fn delete_records(&self, offset: i64) -> Result<i64> {
+        let config = self.config();
+        if !config.cleanup_policy.deletes() {
+            return Err(Error::PolicyViolation {
+                operation: "delete_records",
+                policy: config.cleanup_policy.to_string(),
+            });
+        }
+        let mut writer = self.inner.writer.lock();
+        self.check_writable(&writer)?;
+        let end = self.log_end_offset();
+        let target = if offset == -1 { end } else { offset };
+        let start = self.log_start_offset();
+        if target < 0 || target > end {
+            return Err(Error::OffsetOutOfRange { offset, log_start_offset: start, log_end_offset: end });
+        }
+        if target > start {
+            self.inner.log_start_offset.store(target, Ordering::Release);
+            writer.recovery_point = writer.recovery_point.max(target);
+            let saved = self.write_state(&mut writer, false);
+            self.poison_on_io(&mut writer, saved)?;
+        }
+        Ok(self.log_start_offset())
+    }
+
+    /// Applies retention (SPEC §4.4): segments wholly below the log start
+    /// offset, then `retention.bytes`, then `retention.ms`. If every segment
+    /// goes, a new empty one is rolled first. Files are renamed `.deleted` and
+    /// removed after `file.delete.delay.ms`.
+    pub fn enforce_retention(&self) -> Result<RetentionResult> {
+        let config = self.config();
+        let mut writer = self.inner.writer.lock();
+        self.check_writable(&writer)?;
+        let now = self.inner.clock.now_ms();
+        let mut result = RetentionResult::default();
+        loop {
+            let list = self.snapshot();
+            let mut facts = Vec::with_capacity(list.slots.len());
+            for slot in &list.slots {
+                let seg = slot.get()?;
+                facts.push(SegmentFacts {
+                    base_offset: seg.base_offset(),
+                    size: seg.size(),
+                    largest_timestamp: seg.largest_timestamp()?,
+                });
+            }
+            let deletes = config.cleanup_policy.deletes();
+            let retention_bytes = (deletes && config.retention_bytes >= 0).then_some(config.retention_bytes as u64);
+            let retention_ms = (deletes && config.retention_ms >= 0).then_some(config.retention_ms);
+            let end = self.log_end_offset();
+            let Some((count, reason)) =
+                policy::deletable_segments(&facts, self.log_start_offset(), end, retention_bytes, retention_ms, now)
+            else {
+                break;
+            };
+            if count == list.slots.len() {
+                let rolled = self.roll_locked(&mut writer, &config, now, end);
+                self.poison_on_io(&mut writer, rolled)?;
+            }
+            let deleted = self.remove_oldest(&mut writer, count, &config, now);
+            let deleted = self.poison_on_io(&mut writer, deleted)?;
+            result.deleted_segments.extend(deleted);
+            result.reasons.push(reason);
+        }
+        self.delete_expired_files_locked(&mut writer, now)?;
+        result.log_start_offset = self.log_start_offset();
+        Ok(result)
+    }
+
+    /// Takes the `count` oldest segments out of the list, raises the log
+    /// start offset to the first survivor, and schedules their files' deletion.
+    fn remove_oldest(&self, writer: &mut Writer, count: usize, config: &LogConfig, now: i64) -> Result<Vec<i64>> {
+        let mut list = self.inner.segments.write();
+        let survivors: Vec<_> = list.slots.iter().skip(count).cloned().collect();
+        let removed: Vec<_> = list.slots.iter().take(count).cloned().collect();
+        if let Some(first) = survivors.first() {
+            self.inner.log_start_offset.fetch_max(first.base_offset(), Ordering::AcqRel);
+        }
+        *list = Arc::new(SegmentList { slots: survivors });
+        drop(list);
+        self.write_state(writer, false)?;
+        let mut bases = Vec::new();
+        for slot in removed {
+            bases.push(slot.base_offset());
+            let seg = slot.get()?;
+            let paths = seg.rename_to_deleted()?;
+            writer.pending_deletes.push((now.saturating_add(config.file_delete_delay_ms), paths));
+        }
+        Ok(bases)
+    }
+
+    /// Removes `.deleted` files whose delay has passed.
+    pub fn delete_expired_files(&self) -> Result<()> {
+        let mut writer = self.inner.writer.lock();
+        let now = self.inner.clock.now_ms();
+        self.delete_expired_files_locked(&mut writer, now)
+    }
+
+    fn delete_expired_files_locked(&self, writer: &mut Writer, now: i64) -> Result<()> {
+        let (due, later): (Vec<_>, Vec<_>) = writer.pending_deletes.drain(..).partition(|(at, _)| *at <= now);
+        writer.pending_deletes = later;
+        for (_, paths) in due {
+            for path in paths {
+                match std::fs::remove_file(&path) {
+                    Ok(()) => {}
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                    Err(e) => return Err(Error::io("remove", &path, e)),
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Removes every record at or above `offset` (SPEC §4.7). Below the first
+    /// segment, the log restarts empty at `offset`.
+    pub fn truncate_to(&self, offset: i64) -> Result<()> {
+        let config = self.config();
+        let mut writer = self.inner.writer.lock();
+        self.check_writable(&writer)?;
+        let now = self.inner.clock.now_ms();
+        if offset < 0 {
+            let (start, end) = (self.log_start_offset(), self.log_end_offset());
+            return Err(Error::OffsetOutOfRange { offset, log_start_offset: start, log_end_offset: end });
+        }
+        if offset >= self.log_end_offset() {
+            return Ok(());
+        }
+        let done = self.truncate_locked(&mut writer, offset, &config, now);
+        self.poison_on_io(&mut writer, done)
+    }
+
+    fn truncate_locked(&self, writer: &mut Writer, offset: i64, config: &LogConfig, now: i64) -> Result<()> {
+        let list = self.snapshot();
+        let first_base = list.slots.first().map_or(0, |s| s.base_offset());
+        let keep = if offset < first_base { 0 } else { list.floor(offset) + 1 };
+        let mut survivors: Vec<_> = list.slots.iter().take(keep).cloned().collect();
+        let removed: Vec<_> = list.slots.iter().skip(keep).cloned().collect();
+        let active = match survivors.last() {
+            Some(slot) => {
+                let seg = slot.get()?;
+                // Kafka cuts whole batches; the records of the cut batch below
+                // `offset` are kept by writing them back as a batch of their own.
+                let kept = kept_prefix_of_batch(&seg, offset)?;
+                seg.truncate_to(offset)?;
+                seg.activate()?;
+                if let Some(batch) = kept {
+                    seg.append(batch.as_bytes())?;
+                }
+                seg
+            }
+            None => {
+                // Truncated below the first segment: start afresh at `offset`.
+                for slot in &removed {
+                    if slot.base_offset() == offset {
+                        slot.get()?.rename_to_deleted()?;
+                    }
+                }
+                let seg = Arc::new(LogSegment::create(&self.inner.dir, offset, config.segment_config())?);
+                survivors.push(Arc::new(SegmentSlot::open_now(seg.clone())));
+                writer.dir_dirty = true;
+                self.inner.log_start_offset.store(offset, Ordering::Release);
+                seg
+            }
+        };
+        *self.inner.segments.write() = Arc::new(SegmentList { slots: survivors });
+        for slot in removed {
+            let seg = slot.get()?;
+            if seg.base_offset() != offset || keep > 0 {
+                let paths = seg.rename_to_deleted()?;
+                writer.pending_deletes.push((now.saturating_add(config.file_delete_delay_ms), paths));
+            }
+        }
+        writer.active = active;
+        writer.active_created_ms = now;
+        self.inner.log_end_offset.store(offset, Ordering::Release);
+        self.inner.log_start_offset.fetch_min(offset, Ordering::AcqRel);
+        writer.recovery_point = writer.recovery_point.min(offset);
+        self.write_state(writer, false)
+    }
+
+    /// fsyncs every segment written since the last flush (log, then
+    /// indexes, then the directory when files were created) and advances the
+    /// recovery point to the log end offset.
+    pub fn flush(&self) -> Result<()> {
+        let mut writer = self.inner.writer.lock();
+        self.check_writable(&writer)?;
+        let now = self.inner.clock.now_ms();
+        let flushed = self.flush_locked(&mut writer, now);
+        self.poison_on_io(&mut writer, flushed)
+    }
+
+    /// Flushes if `flush.ms` has passed since the last flush (the store's
+    /// maintenance calls this).
+    pub fn flush_if_due(&self) -> Result<bool> {
+        let config = self.config();
+        let mut writer = self.inner.writer.lock();
+        self.check_writable(&writer)?;
+        let now = self.inner.clock.now_ms();
+        if now.saturating_sub(writer.last_flush_ms) < config.flush_ms {
+            return Ok(false);
+        }
+        let flushed = self.flush_locked(&mut writer, now);
+        self.poison_on_io(&mut writer, flushed)?;
+        Ok(true)
+    }
+
+    fn flush_locked(&self, writer: &mut Writer, now: i64) -> Result<()> {
+        let end = self.log_end_offset();
+        let list = self.snapshot();
+        for slot in list.slots.iter().skip(list.floor(writer.recovery_point)) {
+            if let Some(seg) = slot.get_if_open() {
+                seg.flush()?;
+            }
+        }
+        if writer.dir_dirty {
+            crate::fsutil::sync_dir(&self.inner.dir)?;
+            writer.dir_dirty = false;
+        }
+        writer.recovery_point = end;
+        writer.last_flush_ms = now;
+        // Persist the recovery point when it moved into a newer segment, so
+        // recovery after a crash scans at most the active segment.
+        let checkpointed = list.floor(writer.checkpointed_recovery_point);
+        if list.floor(end) != checkpointed {
+            self.write_state(writer, false)?;
+        }
+        Ok(())
+    }
+
+    fn write_state(&self, writer: &mut Writer, clean_shutdown: bool) -> Result<()> {
+        PartitionState {
+            log_start_offset: self.log_start_offset(),
+            recovery_point: writer.recovery_point,
+            clean_shutdown,
+        }
+        .write(&self.inner.dir)?;
+        writer.checkpointed_recovery_point = writer.recovery_point;
+        Ok(())
+    }
+
+    /// Flushes, closes the segments (trimming their indexes) and records a
+    /// clean shutdown, so the next open scans nothing. Later calls on this
+    /// partition (and its clones) return [`Error::Closed`].
+    pub fn close(&self) -> Result<()> {
+        let mut writer = self.inner.writer.lock();
+        if self.inner.closed.load(Ordering::Acquire) {
+            return Ok(());
+        }
+        self.check_writable(&writer)?;
+        let now = self.inner.clock.now_ms();
+        let closed = self.close_locked(&mut writer, now);
+        self.inner.closed.store(true, Ordering::Release);
+        self.notify_arrivals();
+        closed
+    }
+
+    fn close_locked(&self, writer: &mut Writer, now: i64) -> Result<()> {
+        self.flush_locked(writer, now)?;
+        for slot in &self.snapshot().slots {
+            if let Some(seg) = slot.get_if_open() {
+                seg.close()?;
+            }
+        }
+        self.delete_expired_files_locked(writer, i64::MAX)?;
+        self.write_state(writer, true)
+    }
+
+    /// Deletes the partition: every file and the directory.
+    pub fn delete(self) -> Result<()> {
+        let writer = self.inner.writer.lock();
+        self.inner.closed.store(true, Ordering::Release);
+        drop(writer);
+        self.notify_arrivals();
+        std::fs::remove_dir_all(&self.inner.dir).map_err(|e| Error::io("remove directory", &self.inner.dir, e))
+    }
+}
+
+/// The records below `offset` of the batch in `segment` that straddles it
+/// (holds records on both sides), re-encoded as one batch with the same
+/// offsets, timestamps and codec; `None` when no batch straddles `offset`.
+fn kept_prefix_of_batch(segment: &LogSegment, offset: i64) -> Result<Option<RecordBatch>> {
+    let Some(bytes) = segment.read(offset, 1, true)? else { return Ok(None) };
+    let Some(batch) = batches(bytes).next().transpose()? else { return Ok(None) };
+    if batch.base_offset() >= offset || batch.last_offset() < offset {
+        return Ok(None);
+    }
+    let h = *batch.header();
+    let mut builder = BatchBuilder::new(h.compression().unwrap_or_default())
+        .base_offset(h.base_offset)
+        .partition_leader_epoch(h.partition_leader_epoch)
+        .producer(h.producer_id, h.producer_epoch, h.base_sequence)
+        .transactional(h.is_transactional());
+    if h.timestamp_type() == TimestampType::LogAppendTime {
+        builder = builder.log_append_time(h.max_timestamp);
+    }
+    for record in batch.records()? {
+        let record = record?;
+        if record.offset() >= offset {
+            break;
+        }
+        if record.offset() != h.base_offset + builder.len() as i64 {
+            let reason = format!("cannot truncate to {offset} inside a batch with offset gaps (a compacted batch)");
+            return Err(Error::InvalidRecord { reason });
+        }
+        let mut kept = Record::new().timestamp(record.timestamp());
+        kept.key = record.key_bytes();
+        kept.value = record.value_bytes();
+        kept.headers = record.headers().to_vec();
+        builder.append(&kept)?;
+    }
+    if builder.is_empty() { Ok(None) } else { builder.build().map(Some) }
+}
+
+/// Whether an append assigns offsets or keeps the batch's own.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Offsets {
+    Assign,
+    Keep,
+}
+
+fn null_key(index: usize) -> Error {
+    Error::InvalidRecord { reason: format!("record {index} has a null key, which a compacted topic does not accept") }
+}
+
+fn active_facts(writer: &Writer) -> ActiveSegment {
+    ActiveSegment {
+        base_offset: writer.active.base_offset(),
+        size: writer.active.size(),
+        rolling_based_timestamp: writer.active.rolling_based_timestamp(),
+        created_ms: writer.active_created_ms,
+        jitter_ms: writer.active_jitter_ms,
+        indexes_full: writer.active.indexes_full(),
+    }
+}
+
+/// Rejects CreateTime timestamps outside `message.timestamp.{before,after}.max.ms`.
+fn check_timestamp_bounds(config: &LogConfig, now: i64, timestamps: impl Iterator<Item = i64>) -> Result<()> {
+    let (before, after) = (config.message_timestamp_before_max_ms, config.message_timestamp_after_max_ms);
+    if before == i64::MAX && after == i64::MAX {
+        return Ok(());
+    }
+    for ts in timestamps.filter(|&t| t >= 0) {
+        if now.saturating_sub(ts) > before {
+            return Err(Error::TimestampOutOfBounds { timestamp: ts, now, bound: before, too_old: true });
+        }
+        if ts.saturating_sub(now) > after {
+            return Err(Error::TimestampOutOfBounds { timestamp: ts, now, bound: after, too_old: false });
+        }
+    }
+    Ok(())
+}
+
+/// A seed for segment jitter that differs between processes and partitions.
+fn seed() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u64(0x9e37_79b9_7f4a_7c15);
+    h.finish() | 1
+}
+
+/// xorshift64: enough randomness for jitter.
+fn next_random(state: &mut u64) -> u64 {
+    *state ^= *state << 13;
+    *state ^= *state >> 7;
+    *state ^= *state << 17;
+    *state
+}
+
+/// Reads every batch in `bytes`.
+pub(crate) fn batches(bytes: Bytes) -> FileBatches {
+    FileBatches::new(bytes, 0)
+}
