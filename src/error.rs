@@ -184,6 +184,58 @@ pub enum Error {
         problem: String,
     },
 
+    /// A topic name breaks Kafka's rules.
+    #[error("invalid topic name {name:?}: {reason}")]
+    InvalidTopicName {
+        /// The name given.
+        name: String,
+        /// Which rule it breaks.
+        reason: String,
+    },
+
+    /// No topic has that name.
+    #[error("unknown topic {name:?}")]
+    UnknownTopic {
+        /// The name given.
+        name: String,
+    },
+
+    /// A topic with that name exists already.
+    #[error("topic {name:?} already exists")]
+    TopicExists {
+        /// The name given.
+        name: String,
+    },
+
+    /// A partition number is not below the topic's partition count.
+    #[error("topic {topic:?} has no partition {partition} (it has {count})")]
+    UnknownPartition {
+        /// The topic.
+        topic: String,
+        /// The partition asked for.
+        partition: u32,
+        /// The topic's partition count.
+        count: u32,
+    },
+
+    /// A partition count that would not grow the topic (Kafka never shrinks one).
+    #[error("topic {topic:?} has {current} partitions; the count can only grow, not become {requested}")]
+    InvalidPartitionCount {
+        /// The topic.
+        topic: String,
+        /// Its current count.
+        current: u32,
+        /// The count asked for.
+        requested: u32,
+    },
+
+    /// Another store (in this or another process) has the data directory open.
+    #[error("data directory {} is locked by another open store", path.display())]
+    Locked {
+        /// The lock file.
+        path: PathBuf,
+    },
+
     /// The partition was closed.
     #[error("partition {} is closed", dir.display())]
     Closed {

@@ -34,7 +34,10 @@ pub mod error;
 pub mod format;
 pub mod index;
 pub mod partition;
+pub mod partitioner;
 pub mod segment;
+pub mod store;
+pub mod topic;
 
 mod fsutil;
 
@@ -42,6 +45,8 @@ pub use config::LogConfig;
 pub use error::{BatchProblem, Error, Result};
 pub use format::{BatchBuilder, Compression, ConsumerRecord, FileBatches, Header, Record, RecordBatch, TimestampType};
 pub use partition::Partition;
+pub use store::{Store, StoreConfig};
+pub use topic::{Topic, TopicConfig};
 
 /// The README's Rust examples compile and run as doctests.
 #[cfg(doctest)]

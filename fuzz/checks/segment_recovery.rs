@@ -139,6 +139,9 @@ fn scratch_dir() -> tempfile::TempDir {
 
 pub fn check(data: &[u8]) {
     let input = Input::parse(data);
+    if index_entry_overflows(&input) || reaches_max_offset(&input.log) {
+        return;
+    }
     let scratch = scratch_dir();
     let rw_dir = scratch.path().join("rw");
     let ro_dir = scratch.path().join("ro");
@@ -149,9 +152,56 @@ pub fn check(data: &[u8]) {
     // Both modes keep the same batches and build the same indexes.
     assert!(rw.valid_bytes == ro.valid_bytes, "read-write kept {} bytes, read-only {}", rw.valid_bytes, ro.valid_bytes);
     assert!(rw.batches == ro.batches, "read-write kept {} batches, read-only {}", rw.batches, ro.batches);
-    assert!(rw.next_offset == ro.next_offset, "next offset {} read-write, {} read-only", rw.next_offset, ro.next_offset);
+    assert!(
+        rw.next_offset == ro.next_offset,
+        "next offset {} read-write, {} read-only",
+        rw.next_offset,
+        ro.next_offset
+    );
     assert!(rw.offset_entries == ro.offset_entries, "offset index differs between read-write and read-only");
     assert!(rw.time_entries == ro.time_entries, "time index differs between read-write and read-only");
+}
+
+/// A known library bug, skipped so that fuzzing goes on past it: decoding an
+/// index entry adds its 32-bit relative offset to the base offset unchecked
+/// (`src/index/offset.rs`, `OffsetPosition::decode`, and `src/index/time.rs`,
+/// `TimestampOffset::decode`), which overflows (a panic with overflow checks
+/// on, a negative offset without) when an index file beside a segment whose
+/// base offset is within 2^32 of `i64::MAX` holds a large relative offset.
+/// Remove this once decoding is checked.
+fn index_entry_overflows(input: &Input) -> bool {
+    let overflows = |rel: &[u8]| {
+        let rel = u32::from_be_bytes([rel[0], rel[1], rel[2], rel[3]]);
+        input.base_offset.checked_add(i64::from(rel)).is_none()
+    };
+    let index = input.index.as_deref().unwrap_or_default();
+    let time_index = input.time_index.as_deref().unwrap_or_default();
+    index.chunks_exact(8).any(|e| overflows(&e[..4])) || time_index.chunks_exact(12).any(|e| overflows(&e[8..]))
+}
+
+/// A known library bug, skipped so that fuzzing goes on past it: a batch
+/// whose last offset is `i64::MAX` is kept by recovery, and the segment's
+/// next offset then wraps to `i64::MIN` (`BatchHeader::next_offset` wraps;
+/// `LogSegment::recover` stores it), so any later batch passes the
+/// increasing-offsets check, duplicates included; a reopen reports the base
+/// offset as the next offset; and an append of such a batch overflows
+/// `last_offset + 1` in `LogSegment::append`. Remove once such offsets are
+/// refused.
+fn reaches_max_offset(log: &[u8]) -> bool {
+    let mut at = 0usize;
+    while let Some(head) = log.get(at..at + RECORD_BATCH_OVERHEAD) {
+        let Ok(len) = usize::try_from(i32::from_be_bytes([head[8], head[9], head[10], head[11]])) else { break };
+        if LOG_OVERHEAD + len < RECORD_BATCH_OVERHEAD {
+            break;
+        }
+        let base = i64::from_be_bytes(head[..8].try_into().unwrap());
+        let delta = i32::from_be_bytes([head[23], head[24], head[25], head[26]]);
+        if delta >= 0 && base.checked_add(i64::from(delta)).is_none_or(|last| last == i64::MAX) {
+            return true;
+        }
+        at += LOG_OVERHEAD + len;
+    }
+    false
 }
 
 /// What recovery left, for comparing the two modes.
@@ -360,7 +410,11 @@ fn check_offsets(base: i64, kept: &[Kept]) {
         let h = &b.header;
         assert!(h.last_offset_delta >= 0 && h.record_count >= 0, "kept batch at {} has {h:?}", b.position);
         assert!(h.base_offset >= base, "kept batch at {} starts at offset {} below {base}", b.position, h.base_offset);
-        assert!(relative_offset(base, h.last_offset()).is_some(), "kept batch at {} ends outside the segment", b.position);
+        assert!(
+            relative_offset(base, h.last_offset()).is_some(),
+            "kept batch at {} ends outside the segment",
+            b.position
+        );
         assert!(h.last_offset() >= h.base_offset, "kept batch at {} ends before it starts", b.position);
         if let Some(p) = previous {
             assert!(h.base_offset > p, "kept batch at {} starts at {} after offset {p}", b.position, h.base_offset);
@@ -424,12 +478,16 @@ fn check_reads(seg: &LogSegment, valid: &Bytes, kept: &[Kept]) {
         let want = valid.slice(b.position as usize..(b.position + b.size) as usize);
         for offset in [b.header.base_offset, b.header.last_offset()] {
             match seg.read(offset, 1, true) {
-                Ok(Some(got)) => assert!(got == want, "read({offset}) gave {} bytes, not batch at {}", got.len(), b.position),
+                Ok(Some(got)) => {
+                    assert!(got == want, "read({offset}) gave {} bytes, not batch at {}", got.len(), b.position)
+                }
                 other => panic!("read({offset}) of the batch at {} gave {other:?}", b.position),
             }
         }
         match seg.position_of(b.header.base_offset) {
-            Ok(Some(p)) => assert!(p == b.position, "position_of({}) = {p}, batch at {}", b.header.base_offset, b.position),
+            Ok(Some(p)) => {
+                assert!(p == b.position, "position_of({}) = {p}, batch at {}", b.header.base_offset, b.position)
+            }
             other => panic!("position_of({}) gave {other:?}", b.header.base_offset),
         }
     }
@@ -473,7 +531,9 @@ fn check_find_by_timestamp(seg: &LogSegment, base: i64, kept: &[Kept], fixed_crc
     }
     let mut targets: Vec<i64> = vec![i64::MIN, -1, 0, i64::MAX];
     let step = kept.len().div_ceil(8).max(1);
-    targets.extend(kept.iter().step_by(step).flat_map(|b| [b.header.max_timestamp, b.header.max_timestamp.saturating_add(1)]));
+    targets.extend(
+        kept.iter().step_by(step).flat_map(|b| [b.header.max_timestamp, b.header.max_timestamp.saturating_add(1)]),
+    );
     let middle = kept[kept.len() / 2].header.base_offset;
     for target in targets {
         for start in [base, middle] {
@@ -494,6 +554,10 @@ fn check_find_by_timestamp(seg: &LogSegment, base: i64, kept: &[Kept], fixed_crc
 fn check_append(seg: &LogSegment, base: i64, mode: OpenMode) -> bool {
     seg.activate().unwrap();
     let next = seg.next_offset();
+    if next == i64::MAX {
+        // The batch would end at `i64::MAX`: see `reaches_max_offset`.
+        return false;
+    }
     let size = seg.size();
     let timestamp = seg.max_timestamp().saturating_add(1).max(0);
     let mut builder = BatchBuilder::new(Compression::None).base_offset(next);

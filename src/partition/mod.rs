@@ -268,6 +268,16 @@ impl Partition {
             .collect()
     }
 
+    /// Base offset of the oldest segment.
+    pub fn first_segment_base_offset(&self) -> i64 {
+        self.snapshot().slots.first().map_or(0, |s| s.base_offset())
+    }
+
+    /// Number of segments.
+    pub fn segment_count(&self) -> usize {
+        self.snapshot().slots.len()
+    }
+
     /// Bytes of all segments.
     pub fn size(&self) -> Result<u64> {
         Ok(self.segments()?.iter().map(|s| s.size).sum())

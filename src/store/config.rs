@@ -1,0 +1,296 @@
+//! [`StoreConfig`]: store-wide settings with Kafka's broker keys, and how
+//! they become each topic's defaults (SPEC §5: a topic override wins; else
+//! the first broker synonym that is set, hours and minutes converted to ms;
+//! else Kafka's default).
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use crate::clock::{Clock, SystemClock};
+use crate::config::LogConfig;
+use crate::error::{Error, Result};
+
+/// Topic key ← its broker synonyms in precedence order, with the factor that
+/// converts each to the topic key's unit.
+const SYNONYMS: &[(&str, &[(&str, i64)])] = &[
+    ("segment.bytes", &[("log.segment.bytes", 1)]),
+    ("segment.ms", &[("log.roll.ms", 1), ("log.roll.hours", 3_600_000)]),
+    ("segment.jitter.ms", &[("log.roll.jitter.ms", 1), ("log.roll.jitter.hours", 3_600_000)]),
+    ("segment.index.bytes", &[("log.index.size.max.bytes", 1)]),
+    ("index.interval.bytes", &[("log.index.interval.bytes", 1)]),
+    ("flush.messages", &[("log.flush.interval.messages", 1)]),
+    ("flush.ms", &[("log.flush.interval.ms", 1), ("log.flush.scheduler.interval.ms", 1)]),
+    ("retention.bytes", &[("log.retention.bytes", 1)]),
+    ("retention.ms", &[("log.retention.ms", 1), ("log.retention.minutes", 60_000), ("log.retention.hours", 3_600_000)]),
+    ("max.message.bytes", &[("message.max.bytes", 1)]),
+    ("file.delete.delay.ms", &[("log.segment.delete.delay.ms", 1)]),
+    ("cleanup.policy", &[("log.cleanup.policy", 1)]),
+    ("delete.retention.ms", &[("log.cleaner.delete.retention.ms", 1)]),
+    ("min.compaction.lag.ms", &[("log.cleaner.min.compaction.lag.ms", 1)]),
+    ("max.compaction.lag.ms", &[("log.cleaner.max.compaction.lag.ms", 1)]),
+    ("min.cleanable.dirty.ratio", &[("log.cleaner.min.cleanable.ratio", 1)]),
+    ("compression.type", &[("compression.type", 1)]),
+    ("message.timestamp.type", &[("log.message.timestamp.type", 1)]),
+    ("message.timestamp.before.max.ms", &[("log.message.timestamp.before.max.ms", 1)]),
+    ("message.timestamp.after.max.ms", &[("log.message.timestamp.after.max.ms", 1)]),
+];
+
+/// Broker keys with no topic counterpart, and their defaults.
+const BROKER_ONLY: &[(&str, &str)] = &[
+    ("num.partitions", "1"),
+    ("log.retention.check.interval.ms", "300000"),
+    ("log.flush.offset.checkpoint.interval.ms", "60000"),
+    ("log.flush.start.offset.checkpoint.interval.ms", "60000"),
+    ("auto.create.topics.enable", "true"),
+];
+
+/// Where a topic's effective value comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ConfigSource {
+    /// Kafka's default.
+    Default,
+    /// A store-wide setting, by its broker key.
+    Store(String),
+    /// An override on the topic.
+    Topic,
+}
+
+/// One row of `describe_configs`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigEntry {
+    /// The topic-level key.
+    pub key: String,
+    /// The effective value.
+    pub value: String,
+    /// Where it comes from.
+    pub source: ConfigSource,
+}
+
+/// Store-wide settings: Kafka broker keys (`log.segment.bytes`,
+/// `log.retention.hours`, `num.partitions`, ...) and the store's clock.
+///
+/// ```
+/// use topiclog::store::StoreConfig;
+/// let config = StoreConfig::new().set("log.retention.hours", "24")?.set("num.partitions", "3")?;
+/// assert_eq!(config.topic_defaults()?.retention_ms, 86_400_000);
+/// assert_eq!(config.num_partitions(), 3);
+/// # Ok::<(), topiclog::Error>(())
+/// ```
+#[derive(Debug, Clone)]
+pub struct StoreConfig {
+    values: BTreeMap<String, String>,
+    clock: Arc<dyn Clock>,
+    maintenance: bool,
+}
+
+impl Default for StoreConfig {
+    fn default() -> Self {
+        Self { values: BTreeMap::new(), clock: Arc::new(SystemClock), maintenance: true }
+    }
+}
+
+impl StoreConfig {
+    /// Kafka's broker defaults, the system clock, background maintenance on.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Every broker key the store understands.
+    pub fn keys() -> impl Iterator<Item = &'static str> {
+        SYNONYMS.iter().flat_map(|(_, s)| s.iter().map(|(k, _)| *k)).chain(BROKER_ONLY.iter().map(|(k, _)| *k))
+    }
+
+    /// Sets a broker key; an unknown key or invalid value is an error naming it.
+    pub fn set(mut self, key: &str, value: &str) -> Result<Self> {
+        self.values.insert(key.to_string(), value.trim().to_string());
+        if !Self::keys().any(|k| k == key) {
+            return Err(invalid(key, value, "unknown broker configuration key"));
+        }
+        // Validate by deriving what it affects.
+        if let Some((_, default)) = BROKER_ONLY.iter().find(|(k, _)| *k == key) {
+            let ok = if *default == "true" {
+                matches!(value.trim(), "true" | "false")
+            } else {
+                self.number(key).is_some_and(|n| n >= 0)
+            };
+            if !ok || (key == "num.partitions" && self.num_partitions() == 0) {
+                return Err(invalid(key, value, "not a valid value"));
+            }
+        } else {
+            self.topic_defaults().map_err(|e| match e {
+                Error::InvalidConfig { reason, .. } => invalid(key, value, &reason),
+                other => other,
+            })?;
+        }
+        Ok(self)
+    }
+
+    /// Parses broker properties text (`key=value` lines, `#` comments).
+    pub fn from_properties(text: &str) -> Result<Self> {
+        let mut config = Self::new();
+        for line in text.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with('#') && !l.starts_with('!'))
+        {
+            let (k, v) = line.split_once('=').ok_or_else(|| invalid(line, "", "expected key=value"))?;
+            config = config.set(k.trim(), v.trim())?;
+        }
+        Ok(config)
+    }
+
+    /// Uses `clock` for timestamps, rolling, retention and maintenance.
+    pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// Turns the background maintenance thread on (default) or off.
+    pub fn maintenance(mut self, enabled: bool) -> Self {
+        self.maintenance = enabled;
+        self
+    }
+
+    pub(crate) fn clock_handle(&self) -> Arc<dyn Clock> {
+        self.clock.clone()
+    }
+
+    pub(crate) fn maintenance_enabled(&self) -> bool {
+        self.maintenance
+    }
+
+    /// The value set for a broker key, if any.
+    pub fn get(&self, key: &str) -> Option<&str> {
+        self.values.get(key).map(String::as_str)
+    }
+
+    fn number(&self, key: &str) -> Option<i64> {
+        let text = self
+            .values
+            .get(key)
+            .map(String::as_str)
+            .or_else(|| BROKER_ONLY.iter().find(|(k, _)| *k == key).map(|(_, v)| *v))?;
+        text.trim().parse().ok()
+    }
+
+    /// `num.partitions`: partitions of topics created without a count (default 1).
+    pub fn num_partitions(&self) -> u32 {
+        self.number("num.partitions").and_then(|n| u32::try_from(n).ok()).unwrap_or(1)
+    }
+
+    /// `log.retention.check.interval.ms` (default 300000).
+    pub fn retention_check_interval_ms(&self) -> i64 {
+        self.number("log.retention.check.interval.ms").unwrap_or(300_000)
+    }
+
+    /// `log.flush.offset.checkpoint.interval.ms` (default 60000).
+    pub fn checkpoint_interval_ms(&self) -> i64 {
+        self.number("log.flush.offset.checkpoint.interval.ms").unwrap_or(60_000)
+    }
+
+    /// `auto.create.topics.enable` (default true).
+    pub fn auto_create_topics(&self) -> bool {
+        self.values.get("auto.create.topics.enable").is_none_or(|v| v == "true")
+    }
+
+    /// Each topic key's store-wide value and the broker key it came from.
+    fn store_values(&self) -> Result<Vec<(&'static str, String, String)>> {
+        let mut out = Vec::new();
+        for (topic_key, synonyms) in SYNONYMS {
+            let Some((broker_key, factor)) = synonyms.iter().find(|(k, _)| self.values.contains_key(*k)) else {
+                continue;
+            };
+            let Some(raw) = self.values.get(*broker_key) else { continue };
+            let value = if *factor == 1 {
+                raw.clone()
+            } else {
+                let n: i64 = raw.parse().map_err(|_| invalid(broker_key, raw, "not a whole number"))?;
+                n.saturating_mul(*factor).to_string()
+            };
+            // Kafka turns any negative broker retention into -1 (forever).
+            let value = if *topic_key == "retention.ms" && value.starts_with('-') { "-1".to_string() } else { value };
+            out.push((*topic_key, value, broker_key.to_string()));
+        }
+        Ok(out)
+    }
+
+    /// The configuration a topic without overrides gets.
+    pub fn topic_defaults(&self) -> Result<LogConfig> {
+        let mut config = LogConfig::default();
+        for (key, value, broker_key) in self.store_values()? {
+            config.set(key, &value).map_err(|e| match e {
+                Error::InvalidConfig { reason, .. } => invalid(&broker_key, &value, &reason),
+                other => other,
+            })?;
+        }
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// The effective configuration of a topic with `overrides`, with each
+    /// value's source.
+    pub fn resolve(&self, overrides: &BTreeMap<String, String>) -> Result<(LogConfig, Vec<ConfigEntry>)> {
+        let mut config = self.topic_defaults()?;
+        for (k, v) in overrides {
+            config.set(k, v)?;
+        }
+        config.validate()?;
+        let store = self.store_values()?;
+        let entries = LogConfig::KEYS
+            .iter()
+            .map(|key| {
+                let source = if overrides.contains_key(*key) {
+                    ConfigSource::Topic
+                } else if let Some((_, _, broker)) = store.iter().find(|(k, _, _)| k == key) {
+                    ConfigSource::Store(broker.clone())
+                } else {
+                    ConfigSource::Default
+                };
+                ConfigEntry { key: key.to_string(), value: config.get(key).unwrap_or_default(), source }
+            })
+            .collect();
+        Ok((config, entries))
+    }
+}
+
+fn invalid(key: &str, value: &str, reason: &str) -> Error {
+    Error::InvalidConfig { key: key.to_string(), value: value.to_string(), reason: reason.to_string() }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn broker_synonyms_and_precedence() {
+        let c = StoreConfig::new().set("log.retention.hours", "1").unwrap();
+        assert_eq!(c.topic_defaults().unwrap().retention_ms, 3_600_000);
+        let c = c.set("log.retention.minutes", "2").unwrap();
+        assert_eq!(c.topic_defaults().unwrap().retention_ms, 120_000, "minutes win over hours");
+        let c = c.set("log.retention.ms", "5").unwrap();
+        assert_eq!(c.topic_defaults().unwrap().retention_ms, 5, "ms wins over minutes");
+        let c = StoreConfig::new().set("log.retention.hours", "-5").unwrap();
+        assert_eq!(c.topic_defaults().unwrap().retention_ms, -1);
+        let overrides = BTreeMap::from([("retention.ms".to_string(), "42".to_string())]);
+        let (config, entries) =
+            StoreConfig::new().set("log.segment.bytes", "1048576").unwrap().resolve(&overrides).unwrap();
+        assert_eq!((config.retention_ms, config.segment_bytes), (42, 1_048_576));
+        let source = |k: &str| entries.iter().find(|e| e.key == k).unwrap().source.clone();
+        assert_eq!(source("retention.ms"), ConfigSource::Topic);
+        assert_eq!(source("segment.bytes"), ConfigSource::Store("log.segment.bytes".into()));
+        assert_eq!(source("cleanup.policy"), ConfigSource::Default);
+    }
+
+    #[test]
+    fn bad_values_are_named() {
+        for (k, v) in [
+            ("log.segment.bytes", "3"),
+            ("log.roll.hours", "x"),
+            ("num.partitions", "0"),
+            ("no.such", "1"),
+            ("auto.create.topics.enable", "yes"),
+        ] {
+            match StoreConfig::new().set(k, v) {
+                Err(Error::InvalidConfig { key, .. }) => assert_eq!(key, k),
+                other => panic!("{k}={v}: {other:?}"),
+            }
+        }
+    }
+}

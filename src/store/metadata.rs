@@ -1,0 +1,110 @@
+//! Topic metadata files, `topiclog-meta/<topic>.topic` (Kafka keeps this in
+//! its controller): partition count, keyless strategy, config overrides, and
+//! whether a deletion is under way. Written atomically.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use crate::error::{Error, Result};
+use crate::fsutil::write_atomically;
+use crate::partitioner::KeylessStrategy;
+
+/// Folder of topic metadata files inside the data directory. Not a valid
+/// partition directory name (it has no `-<number>` suffix).
+pub const META_DIR: &str = "topiclog-meta";
+const SUFFIX: &str = ".topic";
+
+/// What the store remembers about a topic.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct TopicMeta {
+    pub partitions: u32,
+    pub keyless: KeylessStrategy,
+    pub overrides: BTreeMap<String, String>,
+    pub deleting: bool,
+}
+
+pub(crate) fn meta_path(data_dir: &Path, topic: &str) -> PathBuf {
+    data_dir.join(META_DIR).join(format!("{topic}{SUFFIX}"))
+}
+
+impl TopicMeta {
+    pub fn write(&self, data_dir: &Path, topic: &str) -> Result<()> {
+        let dir = data_dir.join(META_DIR);
+        std::fs::create_dir_all(&dir).map_err(|e| Error::io("create directory", &dir, e))?;
+        let mut text = format!("version=0\npartitions={}\ndeleting={}\n", self.partitions, self.deleting);
+        match self.keyless {
+            KeylessStrategy::Sticky { batch_bytes } => {
+                text.push_str(&format!("keyless=sticky\nkeyless.sticky.bytes={batch_bytes}\n"))
+            }
+            KeylessStrategy::RoundRobin => text.push_str("keyless=round-robin\n"),
+        }
+        for (k, v) in &self.overrides {
+            text.push_str(&format!("config.{k}={v}\n"));
+        }
+        write_atomically(&meta_path(data_dir, topic), text.as_bytes())
+    }
+
+    pub fn read(path: &Path) -> Result<Self> {
+        let text = std::fs::read_to_string(path).map_err(|e| Error::io("read", path, e))?;
+        let corrupt = |problem: String| Error::CorruptCheckpoint { path: path.to_owned(), problem };
+        let mut meta = TopicMeta {
+            partitions: 0,
+            keyless: KeylessStrategy::default(),
+            overrides: BTreeMap::new(),
+            deleting: false,
+        };
+        let (mut sticky, mut round_robin, mut sticky_bytes) = (false, false, None);
+        for line in text.lines().filter(|l| !l.trim().is_empty()) {
+            let (k, v) = line.split_once('=').ok_or_else(|| corrupt(format!("malformed line {line:?}")))?;
+            match k {
+                "version" if v == "0" => {}
+                "partitions" => {
+                    meta.partitions = v.parse().map_err(|_| corrupt(format!("bad partition count {v:?}")))?
+                }
+                "deleting" => meta.deleting = v == "true",
+                "keyless" => (sticky, round_robin) = (v == "sticky", v == "round-robin"),
+                "keyless.sticky.bytes" => {
+                    sticky_bytes = Some(v.parse().map_err(|_| corrupt(format!("bad bytes {v:?}")))?)
+                }
+                _ => match k.strip_prefix("config.") {
+                    Some(key) => {
+                        meta.overrides.insert(key.to_string(), v.to_string());
+                    }
+                    None => return Err(corrupt(format!("unknown line {line:?}"))),
+                },
+            }
+        }
+        if round_robin {
+            meta.keyless = KeylessStrategy::RoundRobin;
+        } else if let (true, Some(batch_bytes)) = (sticky, sticky_bytes) {
+            meta.keyless = KeylessStrategy::Sticky { batch_bytes };
+        }
+        if meta.partitions == 0 {
+            return Err(corrupt("no partition count".into()));
+        }
+        Ok(meta)
+    }
+
+    /// Every `(topic, metadata file)` in the data directory.
+    pub fn list(data_dir: &Path) -> Result<Vec<(String, PathBuf)>> {
+        let dir = data_dir.join(META_DIR);
+        let entries = match std::fs::read_dir(&dir) {
+            Ok(e) => e,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(Error::io("list directory", &dir, e)),
+        };
+        let mut out = Vec::new();
+        for entry in entries {
+            let entry = entry.map_err(|e| Error::io("list directory", &dir, e))?;
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if let Some(topic) = name.strip_suffix(SUFFIX) {
+                out.push((topic.to_string(), entry.path()));
+            } else if name.ends_with(".tmp") {
+                // A write cut short by a crash: the previous version stands.
+                let _ = std::fs::remove_file(entry.path());
+            }
+        }
+        out.sort();
+        Ok(out)
+    }
+}

@@ -1,0 +1,380 @@
+//! [`Store`]: a data directory of topics, as a Kafka broker's `log.dirs`
+//! entry: store-wide defaults with per-topic overrides, an exclusive lock,
+//! Kafka's offset checkpoints, and background maintenance (retention, timed
+//! flush, delayed file deletion, checkpoints).
+
+pub mod checkpoint;
+mod config;
+mod maintenance;
+mod metadata;
+pub mod names;
+
+use std::collections::BTreeMap;
+use std::fs::{File, OpenOptions};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use parking_lot::RwLock;
+
+pub use config::{ConfigEntry, ConfigSource, StoreConfig};
+use maintenance::Maintenance;
+pub use maintenance::MaintenanceReport;
+use metadata::{META_DIR, TopicMeta, meta_path};
+use names::{parse_partition_dir_name, partition_dir_name, validate_topic_name};
+
+use crate::error::{Error, Result};
+use crate::partitioner::KeylessStrategy;
+use crate::topic::{Topic, TopicConfig};
+
+/// The lock file held while a store is open.
+pub const LOCK_FILE: &str = ".lock";
+/// Suffix of partition directories of a deleted topic, awaiting removal.
+const DELETE_SUFFIX: &str = "-delete";
+
+/// What the store's threads share.
+#[derive(Debug)]
+pub(crate) struct Shared {
+    pub dir: PathBuf,
+    pub config: StoreConfig,
+    pub topics: RwLock<BTreeMap<String, Topic>>,
+}
+
+/// A data directory of topics. Open it once: a second open of the same
+/// directory, from this process or another, fails with [`Error::Locked`].
+///
+/// ```
+/// use topiclog::{Record, Store, StoreConfig, TopicConfig};
+/// let dir = tempfile::tempdir()?;
+/// let store = Store::open(dir.path(), StoreConfig::new())?;
+/// let orders = store.create_topic("orders", 3, TopicConfig::new().retention_ms(7 * 24 * 3600 * 1000))?;
+/// let at = orders.send(Record::new().key("han").value("iphone"))?;
+/// assert_eq!(at.partition, 1); // where Kafka's default partitioner puts "han" among 3
+/// store.close()?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug)]
+pub struct Store {
+    shared: Arc<Shared>,
+    maintenance: Option<Maintenance>,
+    _lock: File,
+}
+
+impl Store {
+    /// Opens (creating if needed) the data directory `dir`.
+    pub fn open(dir: impl AsRef<Path>, config: StoreConfig) -> Result<Self> {
+        let dir = dir.as_ref().to_path_buf();
+        std::fs::create_dir_all(&dir).map_err(|e| Error::io("create directory", &dir, e))?;
+        let lock = lock_directory(&dir)?;
+        config.topic_defaults()?;
+        let shared = Arc::new(Shared { dir: dir.clone(), config, topics: RwLock::new(BTreeMap::new()) });
+        load_topics(&shared)?;
+        let maintenance = shared.config.maintenance_enabled().then(|| Maintenance::start(shared.clone()));
+        Ok(Self { shared, maintenance, _lock: lock })
+    }
+
+    /// The data directory.
+    pub fn dir(&self) -> &Path {
+        &self.shared.dir
+    }
+
+    /// The store-wide configuration.
+    pub fn config(&self) -> &StoreConfig {
+        &self.shared.config
+    }
+
+    /// Creates topic `name` with `partitions` partitions (0 means
+    /// `num.partitions`) and the given overrides.
+    pub fn create_topic(&self, name: &str, partitions: u32, overrides: TopicConfig) -> Result<Topic> {
+        validate_topic_name(name)?;
+        let partitions = if partitions == 0 { self.shared.config.num_partitions() } else { partitions };
+        let overrides = overrides.into_map();
+        let (config, _) = self.shared.config.resolve(&overrides)?;
+        let mut topics = self.shared.topics.write();
+        if topics.contains_key(name) || meta_path(&self.shared.dir, name).exists() {
+            return Err(Error::TopicExists { name: name.to_string() });
+        }
+        // The metadata file is the commit point: a crash before it leaves
+        // nothing; after it, a topic whose missing partition directories are
+        // created on the next open.
+        let meta = TopicMeta {
+            partitions,
+            keyless: KeylessStrategy::default(),
+            overrides: overrides.clone(),
+            deleting: false,
+        };
+        meta.write(&self.shared.dir, name)?;
+        let topic = Topic::open(
+            self.shared.dir.clone(),
+            name,
+            partitions,
+            overrides,
+            config,
+            meta.keyless,
+            self.shared.config.clock_handle(),
+        )?;
+        topics.insert(name.to_string(), topic.clone());
+        Ok(topic)
+    }
+
+    /// The topic `name`; with `auto.create.topics.enable` (the default) a
+    /// missing topic is created with `num.partitions` partitions.
+    pub fn topic(&self, name: &str) -> Result<Topic> {
+        if let Some(t) = self.shared.topics.read().get(name) {
+            return Ok(t.clone());
+        }
+        if self.shared.config.auto_create_topics() {
+            match self.create_topic(name, 0, TopicConfig::new()) {
+                Err(Error::TopicExists { .. }) => {}
+                other => return other,
+            }
+        }
+        self.existing_topic(name)
+    }
+
+    /// The topic `name`, never creating it.
+    pub fn existing_topic(&self, name: &str) -> Result<Topic> {
+        self.shared.topics.read().get(name).cloned().ok_or_else(|| Error::UnknownTopic { name: name.to_string() })
+    }
+
+    /// Names of all topics, sorted.
+    pub fn topics(&self) -> Vec<String> {
+        self.shared.topics.read().keys().cloned().collect()
+    }
+
+    /// Deletes topic `name`: its partition directories are renamed at once
+    /// and removed by the background maintenance.
+    pub fn delete_topic(&self, name: &str) -> Result<()> {
+        let topic = self.existing_topic(name)?;
+        let mut meta = self.meta(&topic);
+        meta.deleting = true;
+        meta.write(&self.shared.dir, name)?;
+        self.shared.topics.write().remove(name);
+        topic.inner.deleted.store(true, std::sync::atomic::Ordering::Release);
+        for p in topic.partitions() {
+            let _ = p.close();
+        }
+        finish_deletion(&self.shared.dir, name, meta.partitions)
+    }
+
+    fn meta(&self, topic: &Topic) -> TopicMeta {
+        TopicMeta {
+            partitions: topic.partition_count(),
+            keyless: topic.keyless_strategy(),
+            overrides: topic.overrides(),
+            deleting: false,
+        }
+    }
+
+    /// Grows topic `name` to `count` partitions; a count that does not grow
+    /// it is an error, as in Kafka.
+    pub fn add_partitions(&self, name: &str, count: u32) -> Result<()> {
+        let topic = self.existing_topic(name)?;
+        let current = topic.partition_count();
+        if count <= current {
+            return Err(Error::InvalidPartitionCount { topic: name.to_string(), current, requested: count });
+        }
+        let mut meta = self.meta(&topic);
+        meta.partitions = count;
+        meta.write(&self.shared.dir, name)?;
+        topic.grow_to(count)
+    }
+
+    /// Sets override `key` = `value` on topic `name`: validated, applied to
+    /// the live partitions, persisted.
+    pub fn set_topic_config(&self, name: &str, key: &str, value: &str) -> Result<()> {
+        let topic = self.existing_topic(name)?;
+        let mut overrides = topic.overrides();
+        overrides.insert(key.to_string(), value.to_string());
+        self.apply_overrides(&topic, overrides)
+    }
+
+    /// Removes override `key` from topic `name` (the store or Kafka default applies again).
+    pub fn delete_topic_config(&self, name: &str, key: &str) -> Result<()> {
+        let topic = self.existing_topic(name)?;
+        let mut overrides = topic.overrides();
+        overrides.remove(key);
+        self.apply_overrides(&topic, overrides)
+    }
+
+    fn apply_overrides(&self, topic: &Topic, overrides: BTreeMap<String, String>) -> Result<()> {
+        let (config, _) = self.shared.config.resolve(&overrides)?;
+        let meta = TopicMeta { overrides: overrides.clone(), ..self.meta(topic) };
+        meta.write(&self.shared.dir, topic.name())?;
+        topic.apply_config(overrides, config)
+    }
+
+    /// Sets how topic `name` spreads records without a key; persisted.
+    pub fn set_keyless_strategy(&self, name: &str, strategy: KeylessStrategy) -> Result<()> {
+        let topic = self.existing_topic(name)?;
+        let meta = TopicMeta { keyless: strategy, ..self.meta(&topic) };
+        meta.write(&self.shared.dir, name)?;
+        topic.set_keyless(strategy);
+        Ok(())
+    }
+
+    /// Every topic-level key of topic `name` with its value and its source
+    /// (Kafka default, store setting, or topic override).
+    pub fn describe_configs(&self, name: &str) -> Result<Vec<ConfigEntry>> {
+        let topic = self.existing_topic(name)?;
+        Ok(self.shared.config.resolve(&topic.overrides())?.1)
+    }
+
+    /// Runs one maintenance pass now, in this thread: retention (if due),
+    /// timed flushes, delayed deletions, checkpoints.
+    pub fn run_maintenance(&self) -> MaintenanceReport {
+        maintenance::pass(&self.shared, &mut maintenance::Schedule::due_now())
+    }
+
+    /// Wakes the background maintenance thread and waits until it has
+    /// completed a pass that started after this call. False on timeout or
+    /// when maintenance is off.
+    pub fn wait_for_maintenance(&self, timeout: Duration) -> bool {
+        self.maintenance.as_ref().is_some_and(|m| m.wait_for_pass(timeout))
+    }
+
+    /// What the background maintenance did most recently, errors included.
+    pub fn last_maintenance_report(&self) -> Option<MaintenanceReport> {
+        self.maintenance.as_ref().and_then(Maintenance::last_report)
+    }
+
+    /// Stops maintenance, flushes and closes every partition (a clean
+    /// shutdown: the next open scans nothing), writes the checkpoints and
+    /// releases the directory.
+    pub fn close(mut self) -> Result<()> {
+        if let Some(m) = self.maintenance.take() {
+            m.stop();
+        }
+        let topics: Vec<Topic> = self.shared.topics.read().values().cloned().collect();
+        let mut first_error = None;
+        for topic in &topics {
+            for p in topic.partitions() {
+                if let Err(e) = p.close() {
+                    first_error.get_or_insert(e);
+                }
+            }
+        }
+        if let Err(e) = maintenance::write_checkpoints(&self.shared) {
+            first_error.get_or_insert(e);
+        }
+        match first_error {
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
+    }
+}
+
+impl Drop for Store {
+    fn drop(&mut self) {
+        if let Some(m) = self.maintenance.take() {
+            m.stop();
+        }
+    }
+}
+
+fn lock_directory(dir: &Path) -> Result<File> {
+    let path = dir.join(LOCK_FILE);
+    let file = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(&path)
+        .map_err(|e| Error::io("open lock file", &path, e))?;
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(std::fs::TryLockError::WouldBlock) => Err(Error::Locked { path }),
+        Err(std::fs::TryLockError::Error(e)) => Err(Error::io("lock", &path, e)),
+    }
+}
+
+/// Loads the topics of the data directory: finishes interrupted deletions,
+/// and adopts partition directories with no metadata (a directory written by
+/// Kafka, or a topic whose creation was cut short) as topics with defaults.
+fn load_topics(shared: &Shared) -> Result<()> {
+    let dir = &shared.dir;
+    let mut known = BTreeMap::new();
+    for (name, path) in TopicMeta::list(dir)? {
+        let meta = TopicMeta::read(&path)?;
+        if meta.deleting {
+            finish_deletion(dir, &name, meta.partitions)?;
+        } else {
+            known.insert(name, meta);
+        }
+    }
+    let mut adopted: BTreeMap<String, u32> = BTreeMap::new();
+    let entries = std::fs::read_dir(dir).map_err(|e| Error::io("list directory", dir, e))?;
+    for entry in entries {
+        let entry = entry.map_err(|e| Error::io("list directory", dir, e))?;
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if !entry.path().is_dir() || name == META_DIR || name.ends_with(DELETE_SUFFIX) {
+            continue;
+        }
+        if let Some((topic, p)) = parse_partition_dir_name(&name)
+            && validate_topic_name(topic).is_ok()
+            && !known.contains_key(topic)
+        {
+            let count = adopted.entry(topic.to_string()).or_insert(0);
+            *count = (*count).max(p + 1);
+        }
+    }
+    for (name, partitions) in adopted {
+        let meta =
+            TopicMeta { partitions, keyless: KeylessStrategy::default(), overrides: BTreeMap::new(), deleting: false };
+        meta.write(dir, &name)?;
+        known.insert(name, meta);
+    }
+    let mut topics = shared.topics.write();
+    for (name, meta) in known {
+        let (config, _) = shared.config.resolve(&meta.overrides)?;
+        let topic = Topic::open(
+            dir.clone(),
+            &name,
+            meta.partitions,
+            meta.overrides,
+            config,
+            meta.keyless,
+            shared.config.clock_handle(),
+        )?;
+        topics.insert(name, topic);
+    }
+    Ok(())
+}
+
+/// Renames a deleted topic's partition directories to `…-delete` (removed by
+/// maintenance), then removes its metadata file.
+fn finish_deletion(dir: &Path, name: &str, partitions: u32) -> Result<()> {
+    for p in 0..partitions {
+        let from = dir.join(partition_dir_name(name, p));
+        if from.exists() {
+            let to = dir.join(format!("{}.{:016x}{DELETE_SUFFIX}", partition_dir_name(name, p), unique()));
+            std::fs::rename(&from, &to).map_err(|e| Error::io("rename for deletion", &from, e))?;
+        }
+    }
+    crate::fsutil::sync_dir(dir)?;
+    let meta = meta_path(dir, name);
+    std::fs::remove_file(&meta).map_err(|e| Error::io("remove", &meta, e))
+}
+
+/// A value unlikely to repeat, for directory names.
+fn unique() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u128(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos()));
+    h.finish()
+}
+
+/// Removes directories of deleted topics.
+pub(crate) fn remove_deleted_dirs(dir: &Path) -> Result<usize> {
+    let mut removed = 0;
+    let entries = std::fs::read_dir(dir).map_err(|e| Error::io("list directory", dir, e))?;
+    for entry in entries {
+        let entry = entry.map_err(|e| Error::io("list directory", dir, e))?;
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if name.ends_with(DELETE_SUFFIX) && entry.path().is_dir() {
+            std::fs::remove_dir_all(entry.path()).map_err(|e| Error::io("remove directory", entry.path(), e))?;
+            removed += 1;
+        }
+    }
+    Ok(removed)
+}

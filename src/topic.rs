@@ -1,0 +1,278 @@
+//! [`Topic`]: partitions `0..n` of one topic, each a [`Partition`] in
+//! `<topic>-<n>/`, and the choice of partition for each record.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use parking_lot::{Mutex, RwLock};
+
+use crate::clock::Clock;
+use crate::config::LogConfig;
+use crate::error::{Error, Result};
+use crate::format::Record;
+use crate::partition::{Partition, PartitionOptions};
+use crate::partitioner::{KeylessStrategy, Partitioner, partition_for_key};
+use crate::store::names::partition_dir_name;
+
+/// Where a sent record went.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SendResult {
+    /// The partition chosen.
+    pub partition: u32,
+    /// The record's offset there.
+    pub offset: i64,
+    /// The record's timestamp as stored (the append time for LogAppendTime).
+    pub timestamp: i64,
+}
+
+/// One partition's numbers, as `describe` reports them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PartitionDescription {
+    /// Partition number.
+    pub partition: u32,
+    /// First readable offset.
+    pub log_start_offset: i64,
+    /// Next offset to be written.
+    pub log_end_offset: i64,
+    /// Bytes on disk.
+    pub size: u64,
+    /// Number of segments.
+    pub segments: usize,
+}
+
+/// Topic-level configuration overrides with Kafka's keys; unset keys come
+/// from the store (broker keys) or Kafka's defaults.
+///
+/// ```
+/// use topiclog::TopicConfig;
+/// let overrides = TopicConfig::new().retention_ms(7 * 24 * 3600 * 1000).set("segment.bytes", "1048576");
+/// assert_eq!(overrides.get("retention.ms"), Some("604800000"));
+/// ```
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TopicConfig {
+    overrides: BTreeMap<String, String>,
+}
+
+impl TopicConfig {
+    /// No overrides.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Overrides `key` (a topic-level key such as `retention.ms`); checked
+    /// when the topic is created or altered.
+    pub fn set(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
+        self.overrides.insert(key.into(), value.into());
+        self
+    }
+
+    /// `retention.ms`.
+    pub fn retention_ms(self, ms: i64) -> Self {
+        self.set("retention.ms", ms.to_string())
+    }
+
+    /// `retention.bytes`.
+    pub fn retention_bytes(self, bytes: i64) -> Self {
+        self.set("retention.bytes", bytes.to_string())
+    }
+
+    /// `segment.bytes`.
+    pub fn segment_bytes(self, bytes: i64) -> Self {
+        self.set("segment.bytes", bytes.to_string())
+    }
+
+    /// `segment.ms`.
+    pub fn segment_ms(self, ms: i64) -> Self {
+        self.set("segment.ms", ms.to_string())
+    }
+
+    /// The override for `key`, if any.
+    pub fn get(&self, key: &str) -> Option<&str> {
+        self.overrides.get(key).map(String::as_str)
+    }
+
+    pub(crate) fn into_map(self) -> BTreeMap<String, String> {
+        self.overrides
+    }
+}
+
+#[derive(Debug)]
+pub(crate) struct TopicState {
+    pub partitions: Vec<Partition>,
+    pub overrides: BTreeMap<String, String>,
+    pub config: LogConfig,
+    pub keyless: KeylessStrategy,
+}
+
+#[derive(Debug)]
+pub(crate) struct TopicInner {
+    pub name: String,
+    pub data_dir: PathBuf,
+    pub clock: Arc<dyn Clock>,
+    pub state: RwLock<TopicState>,
+    pub partitioner: Mutex<Partitioner>,
+    pub deleted: AtomicBool,
+}
+
+/// A topic of a [`crate::Store`]: partitions `0..n`. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct Topic {
+    pub(crate) inner: Arc<TopicInner>,
+}
+
+impl Topic {
+    /// Opens (creating missing directories) partitions `0..count` of `name`.
+    pub(crate) fn open(
+        data_dir: PathBuf,
+        name: &str,
+        count: u32,
+        overrides: BTreeMap<String, String>,
+        config: LogConfig,
+        keyless: KeylessStrategy,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Self> {
+        let partitions =
+            (0..count).map(|p| open_partition(&data_dir, name, p, &config, &clock)).collect::<Result<Vec<_>>>()?;
+        let seed = clock.now_ms() as u64 ^ name.bytes().fold(0u64, |h, b| h.rotate_left(5) ^ u64::from(b));
+        Ok(Self {
+            inner: Arc::new(TopicInner {
+                name: name.to_string(),
+                data_dir,
+                clock,
+                state: RwLock::new(TopicState { partitions, overrides, config, keyless }),
+                partitioner: Mutex::new(Partitioner::new(keyless, seed)),
+                deleted: AtomicBool::new(false),
+            }),
+        })
+    }
+
+    /// The topic's name.
+    pub fn name(&self) -> &str {
+        &self.inner.name
+    }
+
+    fn check_live(&self) -> Result<()> {
+        if self.inner.deleted.load(Ordering::Acquire) {
+            return Err(Error::UnknownTopic { name: self.inner.name.clone() });
+        }
+        Ok(())
+    }
+
+    /// Number of partitions.
+    pub fn partition_count(&self) -> u32 {
+        self.inner.state.read().partitions.len() as u32
+    }
+
+    /// Partition `n`.
+    pub fn partition(&self, n: u32) -> Result<Partition> {
+        self.check_live()?;
+        let state = self.inner.state.read();
+        state.partitions.get(n as usize).cloned().ok_or_else(|| Error::UnknownPartition {
+            topic: self.inner.name.clone(),
+            partition: n,
+            count: state.partitions.len() as u32,
+        })
+    }
+
+    /// Every partition, in order.
+    pub fn partitions(&self) -> Vec<Partition> {
+        self.inner.state.read().partitions.clone()
+    }
+
+    /// The topic's effective configuration.
+    pub fn config(&self) -> LogConfig {
+        self.inner.state.read().config.clone()
+    }
+
+    /// The topic's configuration overrides.
+    pub fn overrides(&self) -> BTreeMap<String, String> {
+        self.inner.state.read().overrides.clone()
+    }
+
+    /// How records without a key are spread (set with [`crate::Store::set_keyless_strategy`]).
+    pub fn keyless_strategy(&self) -> KeylessStrategy {
+        self.inner.state.read().keyless
+    }
+
+    /// Appends `record` to the partition Kafka's producer would choose: by
+    /// the key's murmur2 hash, or by the keyless strategy when it has no key.
+    pub fn send(&self, record: Record) -> Result<SendResult> {
+        self.check_live()?;
+        let count = self.partition_count();
+        let partition = match &record.key {
+            Some(key) => partition_for_key(key, count),
+            None => {
+                let size = record.value.as_ref().map_or(0, |v| v.len())
+                    + record.headers.iter().map(|h| h.key().len() + h.value().map_or(0, |v| v.len())).sum::<usize>();
+                self.inner.partitioner.lock().keyless(count, size as u64)
+            }
+        };
+        self.send_to(partition, record)
+    }
+
+    /// Appends `record` to partition `partition`.
+    pub fn send_to(&self, partition: u32, record: Record) -> Result<SendResult> {
+        let p = self.partition(partition)?;
+        let appended = p.append(std::slice::from_ref(&record))?;
+        let timestamp = if appended.log_append_time >= 0 { appended.log_append_time } else { appended.max_timestamp };
+        Ok(SendResult { partition, offset: appended.first_offset, timestamp })
+    }
+
+    /// Log start, log end, size and segment count of every partition.
+    pub fn describe(&self) -> Result<Vec<PartitionDescription>> {
+        self.partitions()
+            .iter()
+            .enumerate()
+            .map(|(i, p)| {
+                Ok(PartitionDescription {
+                    partition: i as u32,
+                    log_start_offset: p.log_start_offset(),
+                    log_end_offset: p.log_end_offset(),
+                    size: p.size()?,
+                    segments: p.segment_count(),
+                })
+            })
+            .collect()
+    }
+
+    /// Grows the partition list to `count` (opening the new directories).
+    pub(crate) fn grow_to(&self, count: u32) -> Result<()> {
+        let mut state = self.inner.state.write();
+        let current = state.partitions.len() as u32;
+        for p in current..count {
+            let partition =
+                open_partition(&self.inner.data_dir, &self.inner.name, p, &state.config, &self.inner.clock)?;
+            state.partitions.push(partition);
+        }
+        Ok(())
+    }
+
+    /// Applies a new configuration to the live partitions.
+    pub(crate) fn apply_config(&self, overrides: BTreeMap<String, String>, config: LogConfig) -> Result<()> {
+        let mut state = self.inner.state.write();
+        for p in &state.partitions {
+            p.set_config(config.clone())?;
+        }
+        state.overrides = overrides;
+        state.config = config;
+        Ok(())
+    }
+
+    pub(crate) fn set_keyless(&self, strategy: KeylessStrategy) {
+        self.inner.state.write().keyless = strategy;
+        self.inner.partitioner.lock().set_strategy(strategy);
+    }
+}
+
+fn open_partition(
+    data_dir: &std::path::Path,
+    topic: &str,
+    n: u32,
+    config: &LogConfig,
+    clock: &Arc<dyn Clock>,
+) -> Result<Partition> {
+    let dir = data_dir.join(partition_dir_name(topic, n));
+    Partition::open_with(dir, PartitionOptions { config: config.clone(), clock: clock.clone() })
+}
