@@ -2,10 +2,11 @@
 //! position) and [`TimeIndex`] (`.timeindex`, timestamp → offset), big-endian
 //! entries on one generic core. Knows nothing of batches.
 
-mod core;
+mod file;
 mod offset;
 mod time;
 
+pub use file::{Entry, Index};
 pub use offset::{OffsetIndex, OffsetPosition};
 pub use time::{TimeIndex, TimestampOffset};
 

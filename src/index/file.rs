@@ -11,7 +11,7 @@ use memmap2::MmapMut;
 use crate::error::{Error, Result};
 
 /// One fixed-size entry type of an index file.
-pub(crate) trait Entry: Copy {
+pub trait Entry: Copy {
     /// Bytes per entry.
     const SIZE: usize;
     /// Decodes an entry of a segment with base offset `base`; `bytes` is `SIZE` long.
@@ -33,9 +33,10 @@ enum Storage {
     Memory(Vec<u8>),
 }
 
-/// A sparse index file of `E` entries.
+/// A sparse index file of `E` entries: [`super::OffsetIndex`] and
+/// [`super::TimeIndex`] are its two instantiations.
 #[derive(Debug)]
-pub(crate) struct IndexFile<E> {
+pub struct Index<E> {
     path: PathBuf,
     base_offset: i64,
     storage: Storage,
@@ -44,12 +45,12 @@ pub(crate) struct IndexFile<E> {
     _entry: std::marker::PhantomData<E>,
 }
 
-impl<E: Entry> IndexFile<E> {
-    /// Opens (creating when missing) a writable index. With a capacity, the
-    /// file is extended to it (rounded down to whole entries); without, it is
-    /// trimmed to its entries. An existing file's entries are kept, less any
-    /// trailing zero padding.
-    pub fn open_writable(path: &Path, base_offset: i64, capacity: Option<u64>) -> Result<Self> {
+impl<E: Entry> Index<E> {
+    /// Opens (creating when missing) a writable index. With a capacity (an
+    /// appendable index) the file is extended to it, rounded down to whole
+    /// entries; without, it is trimmed to its entries. An existing file's
+    /// entries are kept, less any trailing zero padding.
+    pub fn open(path: &Path, base_offset: i64, capacity: Option<u64>) -> Result<Self> {
         if capacity.is_some_and(|max| max < E::SIZE as u64) {
             return Err(Error::CorruptIndex {
                 path: path.to_owned(),
@@ -78,10 +79,10 @@ impl<E: Entry> IndexFile<E> {
         Ok(index)
     }
 
-    /// Reads an existing index into memory without writing to it; a missing
-    /// file reads as empty. The result is full (it accepts no entries) unless
-    /// `max_index_size` leaves room, in which case entries are kept in memory.
-    pub fn open_read_only(path: &Path, base_offset: i64, max_index_size: Option<u64>) -> Result<Self> {
+    /// Reads an existing index into memory without ever writing the file; a
+    /// missing file reads as empty. With `capacity`, entries up to that size
+    /// can be added (in memory).
+    pub fn open_read_only(path: &Path, base_offset: i64, capacity: Option<u64>) -> Result<Self> {
         let mut bytes = match std::fs::read(path) {
             Ok(b) => b,
             Err(e) if e.kind() == io::ErrorKind::NotFound => Vec::new(),
@@ -97,7 +98,7 @@ impl<E: Entry> IndexFile<E> {
             _entry: std::marker::PhantomData,
         };
         index.entries = index.count_valid_entries();
-        if let Some(max) = max_index_size {
+        if let Some(max) = capacity {
             index.resize(max)?;
         }
         Ok(index)
@@ -108,9 +109,19 @@ impl<E: Entry> IndexFile<E> {
         &self.path
     }
 
+    /// The segment's base offset.
+    pub fn base_offset(&self) -> i64 {
+        self.base_offset
+    }
+
     /// Entries held.
     pub fn len(&self) -> usize {
         self.entries
+    }
+
+    /// Whether the index holds no entry.
+    pub fn is_empty(&self) -> bool {
+        self.entries == 0
     }
 
     /// Slots in the file (or memory), used or not.
@@ -133,16 +144,16 @@ impl<E: Entry> IndexFile<E> {
     }
 
     /// Entry `i`, if it exists.
-    pub fn get(&self, i: usize) -> Option<E> {
+    pub fn entry(&self, i: usize) -> Option<E> {
         if i >= self.entries {
             return None;
         }
         self.bytes().get(i * E::SIZE..(i + 1) * E::SIZE).map(|b| E::decode(b, self.base_offset))
     }
 
-    /// The last entry.
-    pub fn last(&self) -> Option<E> {
-        self.entries.checked_sub(1).and_then(|i| self.get(i))
+    /// The last entry, if any.
+    pub(crate) fn last(&self) -> Option<E> {
+        self.entries.checked_sub(1).and_then(|i| self.entry(i))
     }
 
     /// Entries held, less trailing all-zero slots: an unwritten, preallocated
@@ -157,7 +168,7 @@ impl<E: Entry> IndexFile<E> {
     }
 
     /// Appends an entry. The caller checks ordering rules.
-    pub fn push(&mut self, entry: E) -> Result<()> {
+    pub(crate) fn push(&mut self, entry: E) -> Result<()> {
         if self.entries >= self.max_entries {
             return Err(Error::IndexFull { path: self.path.clone(), entries: self.entries });
         }
@@ -172,12 +183,12 @@ impl<E: Entry> IndexFile<E> {
 
     /// Slot of the last entry whose key is ≤ `target`, if any (`key_of`
     /// picks what to compare: the entry's key, or its offset).
-    pub fn floor_slot(&self, target: i64, key_of: impl Fn(&E) -> i64) -> Option<usize> {
+    pub(crate) fn floor_slot(&self, target: i64, key_of: impl Fn(&E) -> i64) -> Option<usize> {
         // Binary search over slots [0, entries): the first slot whose key > target.
         let (mut lo, mut hi) = (0usize, self.entries);
         while lo < hi {
             let mid = lo + (hi - lo) / 2;
-            match self.get(mid) {
+            match self.entry(mid) {
                 Some(e) if key_of(&e) <= target => lo = mid + 1,
                 _ => hi = mid,
             }
@@ -186,17 +197,22 @@ impl<E: Entry> IndexFile<E> {
     }
 
     /// Removes every entry whose offset is ≥ `offset` (SPEC §2.8).
-    pub fn truncate_to_offset(&mut self, offset: i64) {
+    pub fn truncate_to(&mut self, offset: i64) {
         let keep = match self.floor_slot(offset, E::offset) {
             None => 0,
-            Some(slot) if self.get(slot).is_some_and(|e| e.offset() == offset) => slot,
+            Some(slot) if self.entry(slot).is_some_and(|e| e.offset() == offset) => slot,
             Some(slot) => slot + 1,
         };
         self.truncate_entries(keep);
     }
 
+    /// Removes every entry.
+    pub fn clear(&mut self) {
+        self.truncate_entries(0);
+    }
+
     /// Keeps only the first `n` entries, zeroing the rest so they read as padding.
-    pub fn truncate_entries(&mut self, n: usize) {
+    fn truncate_entries(&mut self, n: usize) {
         if n >= self.entries {
             return;
         }
@@ -241,13 +257,13 @@ impl<E: Entry> IndexFile<E> {
         Ok(())
     }
 
-    /// Checks the file's entries are in order and belong to the segment;
-    /// `strict_keys` also requires keys to strictly increase.
-    pub fn sanity_check(&self, strict_keys: bool, what: &str) -> Result<()> {
+    /// Checks the entries strictly increase in key (`what` names it in the
+    /// error), do not go back in offset, and belong to the segment.
+    pub(crate) fn check_order(&self, what: &str) -> Result<()> {
         let corrupt = |problem: String| Error::CorruptIndex { path: self.path.clone(), problem };
         let mut previous: Option<E> = None;
         for i in 0..self.entries {
-            let Some(e) = self.get(i) else { break };
+            let Some(e) = self.entry(i) else { break };
             if e.offset() < self.base_offset {
                 return Err(corrupt(format!(
                     "entry {i} names offset {} below the base offset {}",
@@ -255,15 +271,10 @@ impl<E: Entry> IndexFile<E> {
                     self.base_offset
                 )));
             }
-            if let Some(p) = previous {
-                let key_bad = if strict_keys { e.key() <= p.key() } else { e.key() < p.key() };
-                if e.offset() < p.offset() || key_bad {
-                    return Err(corrupt(format!(
-                        "entry {i} ({what} {}, offset {}) goes backwards",
-                        e.key(),
-                        e.offset()
-                    )));
-                }
+            if let Some(p) = previous
+                && (e.offset() < p.offset() || e.key() <= p.key())
+            {
+                return Err(corrupt(format!("entry {i} ({what} {}, offset {}) goes backwards", e.key(), e.offset())));
             }
             previous = Some(e);
         }
@@ -272,8 +283,16 @@ impl<E: Entry> IndexFile<E> {
 
     /// Deletes every entry and restores the capacity to `max_index_size`.
     pub fn reset(&mut self, max_index_size: u64) -> Result<()> {
-        self.truncate_entries(0);
+        self.clear();
         self.resize(max_index_size)
+    }
+
+    /// Adds `entry` after checking its offset fits the segment.
+    pub(crate) fn push_checked(&mut self, entry: E) -> Result<()> {
+        if super::relative_offset(self.base_offset, entry.offset()).is_none() {
+            return Err(Error::OffsetOverflow { base_offset: self.base_offset, offset: entry.offset() });
+        }
+        self.push(entry)
     }
 }
 
