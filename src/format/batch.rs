@@ -230,6 +230,18 @@ impl RecordBatch {
     /// header and raw bytes are usable); [`RecordBatch::records`] then returns
     /// [`Error::UnsupportedCompression`].
     pub fn new(bytes: Bytes) -> Result<Self> {
+        let batch = Self::new_lazy(bytes)?;
+        if let Some(data) = batch.records_data() {
+            validate_records(&batch.header, &data).map_err(Error::malformed)?;
+        }
+        Ok(batch)
+    }
+
+    /// Checks header, size and CRC now, and each record's framing only as it
+    /// is iterated (the iterator reports any problem, including a count that
+    /// disagrees with the data). For scanning a log, where every record is
+    /// iterated anyway and parsing twice would halve the speed.
+    pub(crate) fn new_lazy(bytes: Bytes) -> Result<Self> {
         let header = BatchHeader::parse_verified(&bytes)?;
         let records = match header.compression() {
             Some(Compression::None) => RecordsData::Inline,
@@ -243,11 +255,7 @@ impl RecordBatch {
             }
             _ => RecordsData::Unsupported,
         };
-        let batch = Self { bytes, header, records };
-        if let Some(data) = batch.records_data() {
-            validate_records(&header, &data).map_err(Error::malformed)?;
-        }
-        Ok(batch)
+        Ok(Self { bytes, header, records })
     }
 
     /// Builds the view over bytes the builder has just produced and whose
@@ -361,7 +369,7 @@ impl RecordBatch {
         let data = self
             .records_data()
             .ok_or(Error::UnsupportedCompression { position: None, codec_id: self.header.compression_id() })?;
-        Ok(Records { data, pos: 0, index: 0, header: self.header })
+        Ok(Records { data, pos: 0, index: 0, previous_delta: None, header: self.header })
     }
 }
 
@@ -461,30 +469,49 @@ pub struct Records {
     data: Bytes,
     pos: usize,
     index: u32,
+    previous_delta: Option<i32>,
     header: BatchHeader,
+}
+
+impl Records {
+    /// Stops iteration after reporting `problem`.
+    fn fail(&mut self, problem: BatchProblem) -> Option<Result<ConsumerRecord>> {
+        self.index = u32::MAX;
+        Some(Err(Error::malformed(problem)))
+    }
 }
 
 impl Iterator for Records {
     type Item = Result<ConsumerRecord>;
 
     fn next(&mut self) -> Option<Self::Item> {
-        if i64::from(self.index) >= i64::from(self.header.record_count) {
+        let declared = self.header.record_count;
+        if i64::from(self.index) >= i64::from(declared) {
+            // After the last record: nothing may remain (checked once).
+            let extra = self.data.len().saturating_sub(self.pos);
+            if self.index != u32::MAX && extra > 0 {
+                return self.fail(BatchProblem::TrailingRecordBytes { extra: extra as u64 });
+            }
             return None;
         }
-        let rest = self.data.get(self.pos..)?;
+        let rest = self.data.get(self.pos..).unwrap_or_default();
+        if rest.is_empty() {
+            let found = self.index;
+            return self.fail(BatchProblem::RecordCountMismatch { declared, found });
+        }
         let mut reader = SliceReader::new(rest);
         let base = self.pos;
         let mut header_ranges = Vec::new();
-        let parsed = parse_record(&mut reader, self.index, |k, v| header_ranges.push((k, v)));
-        let fields = match parsed {
+        let fields = match parse_record(&mut reader, self.index, |k, v| header_ranges.push((k, v))) {
             Ok(f) => f,
-            Err(problem) => {
-                // Validated on construction, so this means the bytes changed
-                // under us; stop after reporting it.
-                self.index = u32::MAX;
-                return Some(Err(Error::malformed(problem)));
-            }
+            Err(problem) => return self.fail(problem),
         };
+        let delta = fields.offset_delta;
+        if delta < 0 || delta > self.header.last_offset_delta || self.previous_delta.is_some_and(|p| delta <= p) {
+            let record = self.index;
+            return self.fail(BatchProblem::InvalidOffsetDelta { record, delta });
+        }
+        self.previous_delta = Some(delta);
         self.pos += reader.position();
         self.index += 1;
         // One shared view per record; key and value are ranges inside it.
@@ -516,5 +543,43 @@ impl Iterator for Records {
     fn size_hint(&self) -> (usize, Option<usize>) {
         let left = (i64::from(self.header.record_count) - i64::from(self.index)).max(0) as usize;
         (left, Some(left))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::format::{BatchBuilder, Record};
+
+    fn sample() -> Vec<u8> {
+        let mut b = BatchBuilder::new(Compression::None);
+        b.append(&Record::new().key("a").value("1").timestamp(10)).unwrap();
+        b.append(&Record::new().key("b").value("2").timestamp(15)).unwrap();
+        b.build().unwrap().into_bytes().to_vec()
+    }
+
+    fn with_count(count: i32) -> Bytes {
+        let mut b = sample();
+        b[57..61].copy_from_slice(&count.to_be_bytes());
+        let crc = crc32c::crc32c(&b[CRC_COVERED_FROM..]);
+        b[17..21].copy_from_slice(&crc.to_be_bytes());
+        Bytes::from(b)
+    }
+
+    /// The lazy view accepts what only iteration can find wrong, and its
+    /// iterator then reports the same problem `new` reports up front.
+    #[test]
+    fn lazy_records_report_every_problem_while_iterating() {
+        for count in [1, 3] {
+            let bytes = with_count(count);
+            let eager = RecordBatch::new(bytes.clone()).unwrap_err();
+            let lazy = RecordBatch::new_lazy(bytes).unwrap();
+            let results: Vec<_> = lazy.records().unwrap().collect();
+            let err = results.iter().find_map(|r| r.as_ref().err()).expect("an error while iterating");
+            assert_eq!(err.to_string(), eager.to_string(), "count {count}");
+            assert!(results.last().unwrap().is_err(), "iteration stops at the error");
+        }
+        let good = RecordBatch::new_lazy(Bytes::from(sample())).unwrap();
+        assert_eq!(good.records().unwrap().filter(|r| r.is_ok()).count(), 2);
     }
 }

@@ -42,13 +42,22 @@ pub struct FileBatches {
     pos: usize,
     start_position: u64,
     tail: Option<Tail>,
+    /// Validate records as they are iterated instead of up front.
+    lazy_records: bool,
 }
 
 impl FileBatches {
     /// Iterates the batches in `data`, which starts at byte `start_position`
     /// of its file (used in positions reported).
     pub fn new(data: Bytes, start_position: u64) -> Self {
-        Self { data, pos: 0, start_position, tail: None }
+        Self { data, pos: 0, start_position, tail: None, lazy_records: false }
+    }
+
+    /// Like [`FileBatches::new`], but each batch's records are validated as
+    /// they are iterated (see `RecordBatch::new_lazy`): for reading a log
+    /// whose every record will be iterated.
+    pub(crate) fn new_lazy(data: Bytes, start_position: u64) -> Self {
+        Self { lazy_records: true, ..Self::new(data, start_position) }
     }
 
     /// File position of the next batch.
@@ -104,7 +113,8 @@ impl Iterator for FileBatches {
         }
         let end = self.pos + size as usize;
         let slice = self.data.slice(self.pos..end);
-        match RecordBatch::new(slice) {
+        let batch = if self.lazy_records { RecordBatch::new_lazy(slice) } else { RecordBatch::new(slice) };
+        match batch {
             Ok(batch) => {
                 self.pos = end;
                 Some(Ok(batch))

@@ -234,7 +234,9 @@ impl<E: Entry> Index<E> {
         match &mut self.storage {
             Storage::Memory(v) => v.resize(new_len, 0),
             Storage::Mapped { file, map } => {
-                map.flush().map_err(|e| Error::io("msync index", &self.path, e))?;
+                // No msync first: writes through a shared mapping are already
+                // in the page cache that `set_len` keeps or cuts, and a
+                // synchronous msync here made every roll wait on the disk.
                 file.set_len(new_len as u64).map_err(|e| Error::io("resize index", &self.path, e))?;
                 *map = map_file(file, &self.path)?;
             }
