@@ -144,9 +144,16 @@ impl BatchHeader {
         self.base_offset.wrapping_add(i64::from(self.last_offset_delta))
     }
 
-    /// The offset after the batch.
+    /// The offset after the batch (wrapping for a damaged header whose
+    /// offsets pass `i64::MAX`; see [`BatchHeader::offsets_fit`]).
     pub fn next_offset(&self) -> i64 {
         self.last_offset().wrapping_add(1)
+    }
+
+    /// Whether the batch's offsets, and the offset after it, fit in an i64:
+    /// a log refuses a batch that ends at `i64::MAX` or wraps past it.
+    pub fn offsets_fit(&self) -> bool {
+        self.last_offset_delta >= 0 && self.base_offset.checked_add(i64::from(self.last_offset_delta) + 1).is_some()
     }
 
     /// The codec id (attribute bits 0-2).

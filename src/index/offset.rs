@@ -16,9 +16,14 @@ pub struct OffsetPosition {
 impl Entry for OffsetPosition {
     const SIZE: usize = 8;
 
+    /// An entry of a damaged file can name an offset past `i64::MAX`: it
+    /// wraps below the base offset, where the sanity check catches it.
     fn decode(bytes: &[u8], base: i64) -> Self {
         let word = |at: usize| bytes.get(at..at + 4).and_then(|b| <[u8; 4]>::try_from(b).ok()).unwrap_or_default();
-        OffsetPosition { offset: base + i64::from(u32::from_be_bytes(word(0))), position: u32::from_be_bytes(word(4)) }
+        OffsetPosition {
+            offset: base.wrapping_add(i64::from(u32::from_be_bytes(word(0)))),
+            position: u32::from_be_bytes(word(4)),
+        }
     }
 
     fn encode(&self, base: i64, out: &mut [u8]) {

@@ -17,10 +17,15 @@ pub struct TimestampOffset {
 impl Entry for TimestampOffset {
     const SIZE: usize = 12;
 
+    /// An entry of a damaged file can name an offset past `i64::MAX`: it
+    /// wraps below the base offset, where the sanity check catches it.
     fn decode(bytes: &[u8], base: i64) -> Self {
         let ts = bytes.get(0..8).and_then(|b| <[u8; 8]>::try_from(b).ok()).unwrap_or_default();
         let rel = bytes.get(8..12).and_then(|b| <[u8; 4]>::try_from(b).ok()).unwrap_or_default();
-        TimestampOffset { timestamp: i64::from_be_bytes(ts), offset: base + i64::from(u32::from_be_bytes(rel)) }
+        TimestampOffset {
+            timestamp: i64::from_be_bytes(ts),
+            offset: base.wrapping_add(i64::from(u32::from_be_bytes(rel))),
+        }
     }
 
     fn encode(&self, base: i64, out: &mut [u8]) {

@@ -26,7 +26,7 @@ pub(super) struct Loaded {
 /// Suffixes of files left by interrupted work, removed on open.
 const LEFTOVER_SUFFIXES: [&str; 4] = [DELETED_SUFFIX, ".cleaned", ".truncating", ".tmp"];
 
-pub(super) fn load(dir: &Path, config: &LogConfig, _now: i64) -> Result<Loaded> {
+pub(super) fn load(dir: &Path, config: &LogConfig) -> Result<Loaded> {
     std::fs::create_dir_all(dir).map_err(|e| Error::io("create directory", dir, e))?;
     let state = PartitionState::read(dir)?;
     let clean = state.is_some_and(|s| s.clean_shutdown);

@@ -174,7 +174,7 @@ impl Partition {
     /// Opens the partition log in `dir` with explicit options (for example a manual clock).
     pub fn open_with(dir: impl AsRef<Path>, options: PartitionOptions) -> Result<Self> {
         options.config.validate()?;
-        let loaded = load::load(dir.as_ref(), &options.config, options.clock.now_ms())?;
+        let loaded = load::load(dir.as_ref(), &options.config)?;
         let now = options.clock.now_ms();
         let mut random = seed();
         let jitter = policy::draw_jitter(
@@ -415,9 +415,15 @@ impl Partition {
             });
         }
         let count = i64::from(batch.header().last_offset_delta) + 1;
+        if batch.base_offset().checked_add(count).is_none() {
+            return Err(Error::OffsetOverflow { base_offset: batch.base_offset(), offset: batch.last_offset() });
+        }
         let mut writer = self.inner.writer.lock();
         self.check_writable(&writer)?;
         let end = self.log_end_offset();
+        if end.checked_add(count).is_none() {
+            return Err(Error::OffsetOverflow { base_offset: end, offset: end });
+        }
         let first = match offsets {
             Offsets::Assign => {
                 batch.set_base_offset(end);

@@ -232,6 +232,9 @@ impl LogSegment {
         let mut next_offset = self.base_offset;
         let mut last_position = u64::from(start.position);
         while let Some(batch) = scan.next_batch()? {
+            if !batch.header.offsets_fit() {
+                return Err(Error::OffsetOverflow { base_offset: self.base_offset, offset: batch.header.base_offset });
+            }
             next_offset = batch.header.next_offset();
             last_position = batch.position + batch.size;
             if batch.header.max_timestamp > state.max_timestamp {
@@ -386,6 +389,9 @@ impl LogSegment {
             if size > rest.len() {
                 let problem = BatchProblem::Truncated { needed: size as u64, available: rest.len() as u64 };
                 return Err(Error::MalformedBatch { position: Some(position + at as u64), problem });
+            }
+            if !header.offsets_fit() {
+                return Err(Error::OffsetOverflow { base_offset: self.base_offset, offset: header.base_offset });
             }
             offsets = match offsets {
                 None => Some((header.base_offset, header.last_offset())),
@@ -641,6 +647,9 @@ impl LogSegment {
     ) -> Result<()> {
         BatchHeader::parse_verified(bytes)?;
         let h = &batch.header;
+        if !h.offsets_fit() {
+            return Err(Error::OffsetOverflow { base_offset: self.base_offset, offset: h.base_offset });
+        }
         if batch.size > max_batch_bytes {
             return Err(Error::TooLarge { what: "record batch", size: batch.size, limit: max_batch_bytes });
         }
