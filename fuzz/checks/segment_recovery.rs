@@ -29,7 +29,7 @@ use topiclog::index::{OffsetPosition, TimestampOffset, relative_offset};
 use topiclog::segment::{
     INDEX_SUFFIX, LOG_SUFFIX, LogSegment, OpenMode, RecoveryReport, SegmentConfig, TIME_INDEX_SUFFIX, segment_file,
 };
-use topiclog::{BatchBuilder, Compression, Error, Record, RecordBatch};
+use topiclog::{BatchBuilder, BatchProblem, Compression, Error, Record, RecordBatch};
 
 /// Bytes before the file parts.
 pub const HEADER_LEN: usize = 7;
@@ -338,16 +338,31 @@ fn walk_batches(valid: &Bytes, fixed_crcs: bool) -> Vec<Kept> {
         kept.push(Kept { position: at, size, header });
         at += size;
     }
-    // Recovery checks CRCs, not records: batches whose CRC the input fixed
-    // may carry records that do not decode. Otherwise the CRC vouches for
-    // bytes some writer produced, and every batch decodes.
+    // Recovery checks framing and CRCs, not records (as Kafka does): a batch
+    // under a valid CRC may still hold records that do not decode, whether
+    // the input fixed the CRCs or the fuzzer solved one. Such a batch may
+    // only be refused for its records, never for its framing or CRC.
     if !fixed_crcs {
         let mut iter = FileBatches::new(valid.clone(), 0);
         let mut i = 0;
         for batch in iter.by_ref() {
             let batch = match batch {
                 Ok(b) => b,
-                Err(e) => panic!("FileBatches refused kept batch {i}: {e}"),
+                Err(e) => {
+                    let framing = matches!(
+                        e,
+                        Error::CrcMismatch { .. }
+                            | Error::UnsupportedMagic { .. }
+                            | Error::MalformedBatch {
+                                problem: BatchProblem::Truncated { .. }
+                                    | BatchProblem::InvalidLength { .. }
+                                    | BatchProblem::TrailingBytes { .. },
+                                ..
+                            }
+                    );
+                    assert!(!framing, "recovery kept batch {i}, which fails framing or CRC: {e}");
+                    return kept;
+                }
             };
             let k = kept[i];
             assert!(batch.as_bytes().len() as u64 == k.size && *batch.header() == k.header, "batch {i} differs");
