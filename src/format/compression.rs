@@ -114,7 +114,7 @@ pub(crate) fn compress(codec: Compression, input: &[u8], out: &mut Vec<u8>) -> R
 /// Decompresses a records section, refusing to produce more than `limit` bytes.
 pub(crate) fn decompress(codec: Compression, input: &[u8], limit: usize) -> Result<Vec<u8>> {
     let result: std::io::Result<Vec<u8>> = match codec {
-        Compression::None => return Ok(input.to_vec()),
+        Compression::None => Ok(input.to_vec()),
         #[cfg(feature = "gzip")]
         Compression::Gzip => gzip::decompress(input, limit),
         #[cfg(feature = "snappy")]
