@@ -968,3 +968,29 @@ fn next_random(state: &mut u64) -> u64 {
 pub(crate) fn batches(bytes: Bytes) -> FileBatches {
     FileBatches::new(bytes, 0)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// An I/O failure on a write path poisons the partition: later writes get
+    /// `Poisoned` (reads still work) until it is reopened.
+    #[test]
+    fn an_io_failure_poisons_writes_until_reopen() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = Partition::open(dir.path(), LogConfig::default()).unwrap();
+        p.append(&[Record::new().value("before")]).unwrap();
+        {
+            let mut writer = p.inner.writer.lock();
+            let failed: Result<()> = Err(Error::io("fsync segment log", dir.path(), std::io::Error::other("EIO")));
+            assert!(p.poison_on_io(&mut writer, failed).is_err());
+        }
+        for result in [p.append(&[Record::new().value("after")]).map(|_| ()), p.flush(), p.roll(), p.truncate_to(0)] {
+            assert!(matches!(result, Err(Error::Poisoned { .. })), "{result:?}");
+        }
+        assert_eq!(p.read_from(0).unwrap().count(), 1, "reads still work");
+        drop(p);
+        let p = Partition::open(dir.path(), LogConfig::default()).unwrap();
+        assert_eq!(p.append(&[Record::new().value("after reopen")]).unwrap().first_offset, 1);
+    }
+}
