@@ -1,30 +1,48 @@
 //! # topiclog
 //!
-//! Apache Kafka's log storage layer as an embeddable library: record batches
-//! in Kafka's own on-disk format (magic v2, CRC-32C), with Kafka's codecs.
+//! Apache Kafka's log storage layer as an embeddable library: a [`Store`] is a
+//! data directory of topics (a broker's `log.dirs`); a [`Topic`] owns
+//! partitions `0..n`; each [`Partition`] is an append-only log of segments
+//! with offset and time indexes, written in Kafka's own on-disk format
+//! (record batch v2, CRC-32C), so Kafka's tools read topiclog's files and
+//! topiclog reads Kafka's.
 //!
 //! ```
-//! use topiclog::{BatchBuilder, Compression, FileBatches, Record};
+//! use topiclog::{Record, Store, StoreConfig, TopicConfig};
 //!
-//! // Encode two records into one batch, as a Kafka producer would.
-//! let mut builder = BatchBuilder::new(Compression::None).base_offset(0);
-//! builder.append(&Record::new().key("han").value("iphone").timestamp(1_700_000_000_000))?;
-//! builder.append(&Record::new().value("no key").header("trace", "abc"))?;
-//! let mut batch = builder.build()?;
+//! let dir = tempfile::tempdir()?;
+//! let store = Store::open(dir.path(), StoreConfig::new())?;
+//! let orders = store.create_topic("orders", 3, TopicConfig::new().retention_ms(7 * 24 * 3600 * 1000))?;
 //!
-//! // Offsets are assigned by rewriting the base offset; the CRC stays valid.
-//! batch.set_base_offset(41);
+//! // A key goes to the partition Kafka's producer would pick.
+//! let at = orders.send(Record::new().key("han").value("iphone"))?;
+//! assert_eq!((at.partition, at.offset), (1, 0));
 //!
-//! // A `.log` file is batches back to back; read them back, CRCs verified.
-//! let file = batch.into_bytes();
-//! for batch in FileBatches::new(file, 0) {
-//!     for record in batch?.records()? {
-//!         let record = record?;
-//!         println!("{} {:?} {:?}", record.offset(), record.key(), record.value());
-//!     }
+//! // Read a partition from an offset; values are zero-copy views.
+//! let p = orders.partition(at.partition)?;
+//! for record in p.read_from(0)? {
+//!     let record = record?;
+//!     assert_eq!(record.value(), Some(&b"iphone"[..]));
 //! }
-//! # Ok::<(), topiclog::Error>(())
+//!
+//! // Look up by time, hide old records, flush to disk, close cleanly.
+//! assert_eq!(p.offset_for_timestamp(0)?.map(|hit| hit.offset), Some(0));
+//! p.delete_records(1)?;
+//! p.flush()?;
+//! store.close()?;
+//! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
+//!
+//! Layers, each using only those below it: [`format`] (record batches),
+//! [`index`] (offset and time indexes), [`segment`] (one `.log` with its
+//! indexes), [`partition`] (the log), [`topic`] and [`store`]. Time comes from
+//! an injectable [`clock::Clock`]; settings use Kafka's keys ([`LogConfig`],
+//! [`StoreConfig`]).
+//!
+//! Durability: when an append returns, the data survives a crash of the
+//! process; when `flush` returns (or `flush.messages` / `flush.ms` fire), it
+//! survives a crash of the machine. Recovery on open keeps the longest valid
+//! prefix of the log and reports what it cut.
 #![warn(missing_docs)]
 #![warn(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, clippy::panic)]
 
