@@ -33,7 +33,7 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
-//! Layers, each using only those below it: [`format`] (record batches),
+//! Layers, each using only those below it: [`format`](mod@format) (record batches),
 //! [`index`] (offset and time indexes), [`segment`] (one `.log` with its
 //! indexes), [`partition`] (the log), [`topic`] and [`store`]. Time comes from
 //! an injectable [`clock::Clock`]; settings use Kafka's keys ([`LogConfig`],
