@@ -7,6 +7,8 @@
 //! CreateTime timestamp; no headers. Every benchmark reports 100 elements
 //! (records) per iteration.
 
+mod common;
+
 use std::hint::black_box;
 use std::time::Duration;
 
@@ -14,24 +16,19 @@ use bytes::Bytes;
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use topiclog::{BatchBuilder, Compression, Record, RecordBatch};
 
+use common::XorShift;
+
 const RECORDS: usize = 100;
 const VALUE_LEN: usize = 100;
 const BASE_TIMESTAMP: i64 = 1_700_000_000_000;
 
 fn records() -> Vec<Record> {
     // Deterministic xorshift so every run encodes the same bytes.
-    let mut state: u64 = 0x9e37_79b9_7f4a_7c15;
+    let mut rng = XorShift(0x9e37_79b9_7f4a_7c15);
     let hex = b"0123456789abcdef";
     (0..RECORDS)
         .map(|i| {
-            let value: Vec<u8> = (0..VALUE_LEN)
-                .map(|_| {
-                    state ^= state << 13;
-                    state ^= state >> 7;
-                    state ^= state << 17;
-                    hex[(state % 16) as usize]
-                })
-                .collect();
+            let value: Vec<u8> = (0..VALUE_LEN).map(|_| hex[rng.below(16) as usize]).collect();
             Record::new().key(format!("key-{i:04}")).value(value).timestamp(BASE_TIMESTAMP + i as i64)
         })
         .collect()

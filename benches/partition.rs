@@ -56,6 +56,8 @@
 //! `--profile-time` the paired runs and the scratch warm-up are skipped, so a
 //! profile shows the workload.
 
+mod common;
+
 use std::fs::File;
 use std::hint::black_box;
 use std::io::{Read, Write};
@@ -72,6 +74,8 @@ use topiclog::format::BatchHeader;
 use topiclog::partition::Partition;
 use topiclog::{BatchBuilder, Compression, FileBatches, LogConfig, Record, RecordBatch};
 
+use common::{Units, XorShift, contender, interleave, paired_enabled, report, selected, timed, warm_pages};
+
 const BATCH_RECORDS: usize = 100;
 const SMALL_VALUE: usize = 100;
 const SMALL_RECORDS: usize = 1_000_000;
@@ -83,28 +87,11 @@ const RANDOM_READS: usize = 10_000;
 const ROLL_SEGMENT_BYTES: i64 = 64 << 20;
 const BASE_TIMESTAMP: i64 = 1_700_000_000_000;
 const READ_BUFFER: usize = 1 << 20;
-const SCRATCH_BYTES: usize = 512 << 20;
 /// Rounds of the interleaved comparisons; repetitions per contender per round
 /// (their median is the round's figure).
 const APPEND_ROUNDS: usize = 5;
 const READ_ROUNDS: usize = 7;
 const READ_REPS: usize = 3;
-
-/// Deterministic xorshift64, so every run uses the same data and targets.
-struct XorShift(u64);
-
-impl XorShift {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-}
 
 // ---------------------------------------------------------------- data
 
@@ -190,171 +177,7 @@ fn append_and_verify(dir: &Path, w: &Workload, config: &LogConfig) -> (Partition
     (log, files.len())
 }
 
-// ---------------------------------------------------------------- harness
-
-fn args() -> Vec<String> {
-    std::env::args().skip(1).collect()
-}
-
-fn profiling() -> bool {
-    args().iter().any(|a| a == "--profile-time")
-}
-
-/// The leading word of the criterion filter (`append_100B/partition` →
-/// `append_100B`), empty without one.
-fn filter_word() -> String {
-    // Criterion options that take a value, so that the value is not read as the filter.
-    const WITH_VALUE: [&str; 17] = [
-        "-s",
-        "--save-baseline",
-        "-b",
-        "--baseline",
-        "--baseline-lenient",
-        "--load-baseline",
-        "--sample-size",
-        "--warm-up-time",
-        "--measurement-time",
-        "--nresamples",
-        "--noise-threshold",
-        "--confidence-level",
-        "--significance-level",
-        "--profile-time",
-        "--plotting-backend",
-        "--output-format",
-        "--color",
-    ];
-    let mut filter = None;
-    let mut skip_next = false;
-    let args = args();
-    for arg in &args {
-        if std::mem::take(&mut skip_next) {
-            continue;
-        }
-        if arg.starts_with('-') {
-            skip_next = WITH_VALUE.contains(&arg.as_str());
-        } else {
-            filter = Some(arg.as_str());
-            break;
-        }
-    }
-    filter
-        .unwrap_or_default()
-        .trim_start_matches('^')
-        .chars()
-        .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
-        .collect()
-}
-
-/// Whether the filter can select `group` (its setup is skipped otherwise).
-fn selected(group: &str) -> bool {
-    group.contains(&filter_word())
-}
-
-/// Whether to run `group`'s paired comparison: under `cargo bench` (not
-/// `cargo test --benches`, not `--profile-time`) when the filter selects it.
-fn paired_enabled(group: &str) -> bool {
-    args().iter().any(|a| a == "--bench") && !profiling() && selected(group)
-}
-
-/// Writes and deletes a 512 MiB file in `dir`, so the next timed phase
-/// writes into pages freed a moment ago (BENCHMARKING.md). Skipped when profiling.
-fn warm_pages(dir: &Path) {
-    if profiling() {
-        return;
-    }
-    let path = dir.join("scratch");
-    let chunk = vec![0x5a_u8; 1 << 20];
-    let mut file = File::create(&path).expect("create scratch");
-    for _ in 0..SCRATCH_BYTES / chunk.len() {
-        file.write_all(&chunk).expect("write scratch");
-    }
-    drop(file);
-    std::fs::remove_file(&path).expect("remove scratch");
-}
-
-fn median(mut v: Vec<Duration>) -> Duration {
-    v.sort_unstable();
-    v[v.len() / 2]
-}
-
-fn median_f64(mut v: Vec<f64>) -> f64 {
-    v.sort_unstable_by(f64::total_cmp);
-    v[v.len() / 2]
-}
-
-fn timed<T>(f: impl FnOnce() -> T) -> Duration {
-    let start = Instant::now();
-    black_box(f());
-    start.elapsed()
-}
-
-/// A contender of a paired run: its name, and a closure timing one repetition.
-type Contender<'a> = (&'a str, Box<dyn FnMut() -> Duration + 'a>);
-
-fn contender<'a>(name: &'a str, time: impl FnMut() -> Duration + 'a) -> Contender<'a> {
-    (name, Box::new(time))
-}
-
-/// Runs the contenders interleaved for `rounds` rounds, rotating their order
-/// each round and calling `before` ahead of every repetition. Returns, per
-/// contender, the median of its `reps` repetitions in each round.
-fn interleave(
-    rounds: usize,
-    reps: usize,
-    before: &mut dyn FnMut(),
-    contenders: &mut [Contender<'_>],
-) -> Vec<Vec<Duration>> {
-    let n = contenders.len();
-    let mut out = vec![Vec::with_capacity(rounds); n];
-    for round in 0..rounds {
-        for k in 0..n {
-            let i = (round + k) % n;
-            let time = &mut contenders[i].1;
-            let times = (0..reps)
-                .map(|_| {
-                    before();
-                    time()
-                })
-                .collect();
-            out[i].push(median(times));
-        }
-    }
-    out
-}
-
-/// What one repetition does, for the figures `report` prints.
-#[derive(Clone, Copy)]
-enum Units {
-    /// Records handled, and bytes of their batches.
-    Records { records: u64, bytes: u64 },
-    /// Reads by offset.
-    Reads(u64),
-}
-
-/// Prints each contender's median figure and, per round, the speed of each
-/// subject (contenders from `baselines` on) relative to each baseline
-/// (> 1 means the subject is faster).
-fn report(title: &str, names: &[&str], rounds: &[Vec<Duration>], baselines: usize, units: Units) {
-    let reps = rounds[0].len();
-    println!("paired {title} ({reps} rounds interleaved):");
-    for (name, times) in names.iter().zip(rounds) {
-        let m = median(times.clone()).as_secs_f64();
-        let figure = match units {
-            Units::Records { records, bytes } => {
-                format!("{:7.2} M records/s  {:6.3} GB/s", records as f64 / m / 1e6, bytes as f64 / m / 1e9)
-            }
-            Units::Reads(reads) => format!("{:8.1} ns/read", m * 1e9 / reads as f64),
-        };
-        println!("  {name:<24} median {:>10.3?}  {figure}", Duration::from_secs_f64(m));
-    }
-    for (name, times) in names.iter().zip(rounds).skip(baselines) {
-        for (base_name, base) in names.iter().zip(rounds).take(baselines) {
-            let ratios: Vec<f64> = times.iter().zip(base).map(|(t, b)| b.as_secs_f64() / t.as_secs_f64()).collect();
-            let shown: Vec<String> = ratios.iter().map(|r| format!("{r:.3}")).collect();
-            println!("  speed {name} / {base_name}: median {:.3}  per round [{}]", median_f64(ratios), shown.join(" "));
-        }
-    }
-}
+// ---------------------------------------------------------------- append
 
 fn append_group<'a>(c: &'a mut Criterion, name: &str, elements: u64, seconds: u64) -> BenchmarkGroup<'a, WallTime> {
     let mut group = c.benchmark_group(name);
@@ -366,8 +189,6 @@ fn append_group<'a>(c: &'a mut Criterion, name: &str, elements: u64, seconds: u6
         .sampling_mode(SamplingMode::Flat);
     group
 }
-
-// ---------------------------------------------------------------- append
 
 /// Appends all of `w` to a fresh partition in a new directory under `dir`;
 /// times the `append` calls only (open, drop and removal are outside).
@@ -460,7 +281,7 @@ fn bench_append_100b(c: &mut Criterion) {
             ],
         );
         let title = format!("{GROUP} (1,000,000 x 100 B, appends of 100, {} bytes, no fsync)", w.bytes);
-        report(&title, &names, &rounds, 2, units);
+        report(&title, &names, &rounds, 1, 2, units);
     }
 
     let mut group = append_group(c, GROUP, w.records.len() as u64, 4);
@@ -505,7 +326,7 @@ fn bench_append_simple(c: &mut Criterion, group_name: &str, w: &Workload, second
             w.per_append,
             w.bytes
         );
-        report(&title, &names, &rounds, 2, units);
+        report(&title, &names, &rounds, 1, 2, units);
     }
     // encode_write only in the paired run, to keep the whole bench near two minutes.
     let mut group = append_group(c, group_name, w.records.len() as u64, seconds);
@@ -634,7 +455,7 @@ fn bench_scan(c: &mut Criterion, fx: &ReadFixture) {
         rounds.insert(2, sum);
         let names = ["raw_read", "decode_only", "raw_read+decode_only", "partition"];
         let title = format!("{GROUP} (read_from(0) over 1,000,000 records, {} bytes, warm page cache)", fx.bytes);
-        report(&title, &names, &rounds, 3, units);
+        report(&title, &names, &rounds, READ_REPS, 3, units);
     }
 
     let mut group = c.benchmark_group(GROUP);
@@ -756,7 +577,7 @@ fn bench_random_read(c: &mut Criterion, fx: &ReadFixture) {
             ],
         );
         let title = format!("{GROUP} ({RANDOM_READS} reads of one record by offset)");
-        report(&title, &names, &rounds, 2, Units::Reads(RANDOM_READS as u64));
+        report(&title, &names, &rounds, READ_REPS, 2, Units::Ops(RANDOM_READS as u64, "read"));
         for _ in 0..2 {
             let (p50, p99) = latencies(&targets, |_, t| read_partition(&fx.log, t));
             let (b50, b99) = latencies(&targets, |i, t| read_pread_decode(&files, locs[i], t));

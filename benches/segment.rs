@@ -31,11 +31,14 @@
 //! `append`, and each contender's turn in the paired runs), and under
 //! `cargo bench` each group first runs its contenders interleaved
 //! (A B A B …, order rotated per round) and prints the ratio of each round,
-//! which is the figure to quote; criterion's separate figures follow.
+//! which is the figure to quote; criterion's separate figures follow. Under
+//! `--profile-time` the paired runs and the scratch warm-up are skipped.
+
+mod common;
 
 use std::fs::{File, OpenOptions};
 use std::hint::black_box;
-use std::io::{Read, Write};
+use std::io::Read;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -48,6 +51,8 @@ use topiclog::index::{DEFAULT_MAX_INDEX_SIZE, OffsetIndex};
 use topiclog::segment::{LogSegment, SegmentConfig};
 use topiclog::{BatchBuilder, Compression, Record};
 
+use common::{Units, XorShift, contender, interleave, paired_enabled, report, timed, warm_pages};
+
 const RECORDS_PER_BATCH: usize = 100;
 const VALUE_LEN: usize = 100;
 const BASE_TIMESTAMP: i64 = 1_700_000_000_000;
@@ -59,27 +64,10 @@ const READ_MAX_BYTES: u64 = 1 << 20;
 const RANDOM_READS: usize = 10_000;
 const INDEX_LOOKUPS: usize = 10_000;
 const WARM_TAIL: usize = 1_024;
-const SCRATCH_BYTES: usize = 512 << 20;
 /// Rounds of the interleaved (paired) comparisons, and timed repetitions
 /// per contender per round (their median is the round's figure).
 const PAIRED_ROUNDS: usize = 6;
 const PAIRED_REPS: usize = 5;
-
-/// Deterministic xorshift64, so every run uses the same data and targets.
-struct XorShift(u64);
-
-impl XorShift {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-}
 
 /// `count` batches of 100 records × 100-byte values, uncompressed, with base
 /// offsets 0, 100, 200, … (encoded once, then re-based with `set_base_offset`).
@@ -103,128 +91,6 @@ fn batches(count: usize) -> Vec<Bytes> {
 
 fn total_len(batches: &[Bytes]) -> u64 {
     batches.iter().map(|b| b.len() as u64).sum()
-}
-
-/// Writes and deletes a 512 MiB file in `dir`, so the next timed phase
-/// writes into pages freed a moment ago (BENCHMARKING.md).
-fn warm_pages(dir: &Path) {
-    let path = dir.join("scratch");
-    let chunk = vec![0x5a_u8; 1 << 20];
-    let mut file = File::create(&path).expect("create scratch");
-    for _ in 0..SCRATCH_BYTES / chunk.len() {
-        file.write_all(&chunk).expect("write scratch");
-    }
-    drop(file);
-    std::fs::remove_file(&path).expect("remove scratch");
-}
-
-fn median(mut v: Vec<Duration>) -> Duration {
-    v.sort_unstable();
-    v[v.len() / 2]
-}
-
-fn median_f64(mut v: Vec<f64>) -> f64 {
-    v.sort_unstable_by(f64::total_cmp);
-    v[v.len() / 2]
-}
-
-/// Whether to run `group`'s paired comparison: only under `cargo bench` (not
-/// `cargo test --benches`), and, given a criterion filter, only when the
-/// group's name contains the filter's leading word (`append/segment` → `append`).
-fn paired_enabled(group: &str) -> bool {
-    // Criterion options that take a value, so that the value is not read as the filter.
-    const WITH_VALUE: [&str; 17] = [
-        "-s",
-        "--save-baseline",
-        "-b",
-        "--baseline",
-        "--baseline-lenient",
-        "--load-baseline",
-        "--sample-size",
-        "--warm-up-time",
-        "--measurement-time",
-        "--nresamples",
-        "--noise-threshold",
-        "--confidence-level",
-        "--significance-level",
-        "--profile-time",
-        "--plotting-backend",
-        "--output-format",
-        "--color",
-    ];
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    if !args.iter().any(|a| a == "--bench") {
-        return false;
-    }
-    let mut filter = None;
-    let mut skip_next = false;
-    for arg in &args {
-        if std::mem::take(&mut skip_next) {
-            continue;
-        }
-        if arg.starts_with('-') {
-            skip_next = WITH_VALUE.contains(&arg.as_str());
-        } else {
-            filter = Some(arg.as_str());
-            break;
-        }
-    }
-    let word: String = filter
-        .unwrap_or_default()
-        .trim_start_matches('^')
-        .chars()
-        .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
-        .collect();
-    group.contains(&word)
-}
-
-/// A contender of a paired run: its name, and a closure timing one repetition.
-type Contender<'a> = (&'a str, Box<dyn FnMut() -> Duration + 'a>);
-
-fn contender<'a>(name: &'a str, time: impl FnMut() -> Duration + 'a) -> Contender<'a> {
-    (name, Box::new(time))
-}
-
-/// Runs the contenders interleaved for `PAIRED_ROUNDS` rounds, rotating their
-/// order each round and calling `before` ahead of each contender's turn.
-/// Returns, per contender, the median of its `PAIRED_REPS` repetitions in
-/// each round.
-fn interleave(before: &mut dyn FnMut(), contenders: &mut [Contender<'_>]) -> Vec<Vec<Duration>> {
-    let n = contenders.len();
-    let mut rounds = vec![Vec::with_capacity(PAIRED_ROUNDS); n];
-    for round in 0..PAIRED_ROUNDS {
-        for k in 0..n {
-            let i = (round + k) % n;
-            before();
-            let time = &mut contenders[i].1;
-            let reps = (0..PAIRED_REPS).map(|_| time()).collect();
-            rounds[i].push(median(reps));
-        }
-    }
-    rounds
-}
-
-/// Prints each contender's median figure and, per round, `per_unit` of each
-/// contender relative to the first (the baseline).
-fn report(title: &str, names: &[&str], rounds: &[Vec<Duration>], units: f64, unit: &str) {
-    println!("paired {title} ({PAIRED_ROUNDS} rounds interleaved, median of {PAIRED_REPS} reps each):");
-    for (name, times) in names.iter().zip(rounds) {
-        let m = median(times.clone());
-        let per = m.as_secs_f64() / units;
-        let figure = if unit == "B" {
-            format!("{:.3} GB/s", units / m.as_secs_f64() / 1e9)
-        } else {
-            format!("{:.1} ns/{unit}", per * 1e9)
-        };
-        println!("  {name:<16} median {m:>10.3?}  {figure}");
-    }
-    let base = &rounds[0];
-    for (name, times) in names.iter().zip(rounds).skip(1) {
-        // Speed of `name` relative to the baseline: > 1 means faster.
-        let ratios: Vec<f64> = times.iter().zip(base).map(|(t, b)| b.as_secs_f64() / t.as_secs_f64()).collect();
-        let shown: Vec<String> = ratios.iter().map(|r| format!("{r:.3}")).collect();
-        println!("  speed {name} / {}: median {:.3}  per round [{}]", names[0], median_f64(ratios), shown.join(" "));
-    }
 }
 
 // ---------------------------------------------------------------- index
@@ -259,15 +125,18 @@ fn bench_offset_index(c: &mut Criterion) {
         // The tail loop runs as many lookups as the random one.
         let tail_x = INDEX_LOOKUPS / WARM_TAIL;
         let rounds = interleave(
+            PAIRED_ROUNDS,
+            PAIRED_REPS,
             &mut || {},
             &mut [
                 contender("random", || timed(|| lookups(&random))),
-                contender("warm_tail", || timed(|| (0..tail_x).map(|_| lookups(&tail)).sum())),
+                contender("warm_tail", || timed(|| (0..tail_x).map(|_| lookups(&tail)).sum::<u64>())),
             ],
         );
         let per_tail = rounds[1].iter().map(|d| d.mul_f64(INDEX_LOOKUPS as f64 / (tail_x * WARM_TAIL) as f64));
         let rounds = [rounds[0].clone(), per_tail.collect()];
-        report("offset_index_lookup", &["random", "warm_tail"], &rounds, INDEX_LOOKUPS as f64, "lookup");
+        let units = Units::Ops(INDEX_LOOKUPS as u64, "lookup");
+        report("offset_index_lookup", &["random", "warm_tail"], &rounds, PAIRED_REPS, 1, units);
     }
 
     let mut group = c.benchmark_group("offset_index_lookup");
@@ -335,6 +204,8 @@ fn bench_append(c: &mut Criterion) {
     if paired_enabled("append") {
         let names = ["raw_write", "segment"];
         let rounds = interleave(
+            PAIRED_ROUNDS,
+            PAIRED_REPS,
             &mut || warm_pages(dir),
             &mut [
                 contender(names[0], || time_raw_write(dir, &[], first)),
@@ -342,10 +213,12 @@ fn bench_append(c: &mut Criterion) {
             ],
         );
         let title = format!("append ({APPEND_BATCHES} batches, {bytes} bytes, fresh segment / file, no fsync)");
-        report(&title, &names, &rounds, bytes as f64, "B");
+        report(&title, &names, &rounds, PAIRED_REPS, 1, Units::Bytes(bytes));
         // The same, timing only the second 1,000 batches: the segment's
         // per-segment costs (first faults on its index mappings) are paid untimed.
         let rounds = interleave(
+            PAIRED_ROUNDS,
+            PAIRED_REPS,
             &mut || warm_pages(dir),
             &mut [
                 contender(names[0], || time_raw_write(dir, first, second)),
@@ -353,7 +226,7 @@ fn bench_append(c: &mut Criterion) {
             ],
         );
         let title = format!("append, steady state (batches {APPEND_BATCHES}..{}, no fsync)", 2 * APPEND_BATCHES);
-        report(&title, &names, &rounds, bytes as f64, "B");
+        report(&title, &names, &rounds, PAIRED_REPS, 1, Units::Bytes(bytes));
     }
 
     let mut group = c.benchmark_group("append");
@@ -470,17 +343,13 @@ fn read_raw(path: &Path, touch: bool) -> u64 {
     total
 }
 
-fn timed(f: impl FnOnce() -> u64) -> Duration {
-    let start = Instant::now();
-    black_box(f());
-    start.elapsed()
-}
-
 fn bench_read_group(c: &mut Criterion, fx: &ReadFixture, touch: bool) {
     let name = if touch { "read_crc" } else { "read" };
     if paired_enabled(name) {
         let names = ["raw_read", "unsealed_pread", "sealed_mmap"];
         let rounds = interleave(
+            PAIRED_ROUNDS,
+            PAIRED_REPS,
             &mut || {},
             &mut [
                 contender(names[0], || timed(|| read_raw(&fx.raw_path, touch))),
@@ -488,7 +357,8 @@ fn bench_read_group(c: &mut Criterion, fx: &ReadFixture, touch: bool) {
                 contender(names[2], || timed(|| read_segment(&fx.sealed, touch))),
             ],
         );
-        report(&format!("{name} ({} bytes, warm page cache)", fx.size), &names, &rounds, fx.size as f64, "B");
+        let title = format!("{name} ({} bytes, warm page cache)", fx.size);
+        report(&title, &names, &rounds, PAIRED_REPS, 1, Units::Bytes(fx.size));
     }
     let mut group = c.benchmark_group(name);
     group
@@ -532,19 +402,16 @@ fn bench_read(c: &mut Criterion) {
     if paired_enabled("random_read") {
         let names = ["unsealed_pread", "sealed_mmap"];
         let rounds = interleave(
+            PAIRED_ROUNDS,
+            PAIRED_REPS,
             &mut || {},
             &mut [
                 contender(names[0], || timed(|| random_reads(&fx.unsealed))),
                 contender(names[1], || timed(|| random_reads(&fx.sealed))),
             ],
         );
-        report(
-            &format!("random_read ({RANDOM_READS} reads of one offset)"),
-            &names,
-            &rounds,
-            RANDOM_READS as f64,
-            "read",
-        );
+        let title = format!("random_read ({RANDOM_READS} reads of one offset)");
+        report(&title, &names, &rounds, PAIRED_REPS, 1, Units::Ops(RANDOM_READS as u64, "read"));
     }
     let mut group = c.benchmark_group("random_read");
     group
