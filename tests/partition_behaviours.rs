@@ -476,3 +476,27 @@ fn closed_partitions_refuse_writes() {
     p.close().unwrap();
     assert!(matches!(p.append(&[rec("x")]), Err(Error::Closed { .. })));
 }
+
+#[test]
+fn truncating_below_the_first_segment_restarts_the_log_and_leaves_no_files_behind() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = ManualClock::new(T0);
+    let size = record_batch_size();
+    let p = open(dir.path(), LogConfig::new().segment_bytes(size * 2).retention_ms(1).file_delete_delay_ms(0), &clock);
+    for _ in 0..10 {
+        p.append(&[rec("v").timestamp(T0 - 100)]).unwrap();
+    }
+    p.enforce_retention().unwrap();
+    assert_eq!(p.segments().unwrap().iter().map(|s| s.base_offset).collect::<Vec<_>>(), vec![10]);
+    p.truncate_to(3).unwrap();
+    assert_eq!((p.log_start_offset(), p.log_end_offset()), (3, 3));
+    assert_eq!(p.segments().unwrap().iter().map(|s| s.base_offset).collect::<Vec<_>>(), vec![3]);
+    p.delete_expired_files().unwrap();
+    let leftovers: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .filter(|n| n.ends_with(".deleted") || n.starts_with("00000000000000000010"))
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+    assert_eq!(p.append(&[rec("again")]).unwrap().first_offset, 3);
+}

@@ -733,6 +733,13 @@ impl Partition {
         let keep = if offset < first_base { 0 } else { list.floor(offset) + 1 };
         let mut survivors: Vec<_> = list.slots.iter().take(keep).cloned().collect();
         let removed: Vec<_> = list.slots.iter().skip(keep).cloned().collect();
+        // Removed segments go first (opened, so readers holding them keep
+        // reading): a new active segment may reuse one of their names.
+        let delete_at = now.saturating_add(config.file_delete_delay_ms);
+        for slot in &removed {
+            let paths = slot.get()?.rename_to_deleted()?;
+            writer.pending_deletes.push((delete_at, paths));
+        }
         let active = match survivors.last() {
             Some(slot) => {
                 let seg = slot.get()?;
@@ -748,11 +755,6 @@ impl Partition {
             }
             None => {
                 // Truncated below the first segment: start afresh at `offset`.
-                for slot in &removed {
-                    if slot.base_offset() == offset {
-                        slot.get()?.rename_to_deleted()?;
-                    }
-                }
                 let seg = Arc::new(LogSegment::create(&self.inner.dir, offset, config.segment_config())?);
                 survivors.push(Arc::new(SegmentSlot::open_now(seg.clone())));
                 writer.dir_dirty = true;
@@ -761,13 +763,6 @@ impl Partition {
             }
         };
         *self.inner.segments.write() = Arc::new(SegmentList { slots: survivors });
-        for slot in removed {
-            let seg = slot.get()?;
-            if seg.base_offset() != offset || keep > 0 {
-                let paths = seg.rename_to_deleted()?;
-                writer.pending_deletes.push((now.saturating_add(config.file_delete_delay_ms), paths));
-            }
-        }
         writer.active = active;
         writer.active_created_ms = now;
         self.inner.log_end_offset.store(offset, Ordering::Release);
