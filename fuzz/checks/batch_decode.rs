@@ -245,12 +245,7 @@ fn check_reencode(h: &BatchHeader, records: &[ConsumerRecord]) {
         builder = builder.log_append_time(h.max_timestamp);
     }
     for r in records {
-        let record = Record {
-            key: r.key_bytes(),
-            value: r.value_bytes(),
-            headers: r.headers().to_vec(),
-            timestamp: if log_append_time { None } else { Some(r.timestamp()) },
-        };
+        let record = Record { timestamp: if log_append_time { None } else { Some(r.timestamp()) }, ..r.to_record() };
         match builder.append(&record) {
             Ok(_) => {}
             // The builder refuses timestamps a reader tolerates.

@@ -323,13 +323,21 @@ impl RecordBatch {
     /// Rewrites the base offset. The CRC does not cover it, so nothing else
     /// changes; the bytes are copied only if they are shared.
     pub fn set_base_offset(&mut self, base_offset: i64) {
-        self.patch(0, &base_offset.to_be_bytes());
+        self.patch(&[(0, &base_offset.to_be_bytes())]);
         self.header.base_offset = base_offset;
+    }
+
+    /// Rewrites the base offset and the partition leader epoch at once (the
+    /// log's append path), touching the bytes once.
+    pub(crate) fn set_base_offset_and_epoch(&mut self, base_offset: i64, epoch: i32) {
+        self.patch(&[(0, &base_offset.to_be_bytes()), (12, &epoch.to_be_bytes())]);
+        self.header.base_offset = base_offset;
+        self.header.partition_leader_epoch = epoch;
     }
 
     /// Rewrites the partition leader epoch (also outside the CRC).
     pub fn set_partition_leader_epoch(&mut self, epoch: i32) {
-        self.patch(12, &epoch.to_be_bytes());
+        self.patch(&[(12, &epoch.to_be_bytes())]);
         self.header.partition_leader_epoch = epoch;
     }
 
@@ -341,22 +349,25 @@ impl RecordBatch {
         if timestamp_type == TimestampType::LogAppendTime {
             attributes |= TIMESTAMP_TYPE_MASK;
         }
-        self.patch(21, &attributes.to_be_bytes());
-        self.patch(35, &max_timestamp.to_be_bytes());
+        self.patch(&[(21, &attributes.to_be_bytes()), (35, &max_timestamp.to_be_bytes())]);
         let crc = crc32c::crc32c(self.bytes.get(CRC_COVERED_FROM..).unwrap_or_default());
-        self.patch(17, &crc.to_be_bytes());
+        self.patch(&[(17, &crc.to_be_bytes())]);
         self.header.attributes = attributes;
         self.header.max_timestamp = max_timestamp;
         self.header.crc = crc;
     }
 
-    fn patch(&mut self, at: usize, new: &[u8]) {
+    /// Overwrites header fields, each `(position, bytes)`; the buffer is
+    /// copied only if it is shared.
+    fn patch(&mut self, edits: &[(usize, &[u8])]) {
         let mut owned = match std::mem::take(&mut self.bytes).try_into_mut() {
             Ok(unique) => unique,
             Err(shared) => BytesMut::from(&shared[..]),
         };
-        if let Some(dst) = owned.get_mut(at..at + new.len()) {
-            dst.copy_from_slice(new);
+        for (at, new) in edits {
+            if let Some(dst) = owned.get_mut(*at..*at + new.len()) {
+                dst.copy_from_slice(new);
+            }
         }
         self.bytes = owned.freeze();
     }

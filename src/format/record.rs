@@ -174,4 +174,15 @@ impl ConsumerRecord {
     pub fn headers(&self) -> &[Header] {
         &self.headers
     }
+
+    /// The record as input for another batch: same key, value, headers and
+    /// timestamp, sharing the bytes (no copy).
+    pub fn to_record(&self) -> Record {
+        Record {
+            key: self.key_bytes(),
+            value: self.value_bytes(),
+            headers: self.headers.clone(),
+            timestamp: Some(self.timestamp),
+        }
+    }
 }

@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use crate::config::LogConfig;
 use crate::error::{Error, Result};
+use crate::fsutil::remove_file_if_present;
 use crate::segment::{
     DELETED_SUFFIX, INDEX_SUFFIX, LOG_SUFFIX, LogSegment, OpenMode, RecoveryReport, TIME_INDEX_SUFFIX,
     base_offset_from_file_name, segment_file,
@@ -58,7 +59,7 @@ pub(super) fn load(dir: &Path, config: &LogConfig) -> Result<Loaded> {
         for (i, &base) in bases.iter().enumerate() {
             if cut {
                 for suffix in [LOG_SUFFIX, INDEX_SUFFIX, TIME_INDEX_SUFFIX] {
-                    remove_if_present(&segment_file(dir, base, suffix))?;
+                    remove_file_if_present(&segment_file(dir, base, suffix))?;
                 }
                 continue;
             }
@@ -90,7 +91,7 @@ pub(super) fn load(dir: &Path, config: &LogConfig) -> Result<Loaded> {
         // The log was damaged below its start: nothing in it is usable.
         for slot in slots.drain(..) {
             for path in slot.get()?.rename_to_deleted()? {
-                remove_if_present(&path)?;
+                remove_file_if_present(&path)?;
             }
         }
         log_end = state.log_start_offset;
@@ -126,21 +127,21 @@ fn scan_directory(dir: &Path) -> Result<Vec<i64>> {
         let Some(name) = name.to_str() else { continue };
         let path = entry.path();
         if LEFTOVER_SUFFIXES.iter().any(|s| name.ends_with(s)) {
-            remove_if_present(&path)?;
+            remove_file_if_present(&path)?;
             continue;
         }
         if let Some(swapped) = name.strip_suffix(".swap") {
             // A replacement segment whose swap-in was interrupted: complete
             // it. Its indexes are rebuilt, as they may not match.
             if let Some(base) = base_offset_from_file_name(swapped) {
-                remove_if_present(&segment_file(dir, base, INDEX_SUFFIX))?;
-                remove_if_present(&segment_file(dir, base, TIME_INDEX_SUFFIX))?;
+                remove_file_if_present(&segment_file(dir, base, INDEX_SUFFIX))?;
+                remove_file_if_present(&segment_file(dir, base, TIME_INDEX_SUFFIX))?;
                 let target = dir.join(swapped);
                 if swapped.ends_with(LOG_SUFFIX) {
                     std::fs::rename(&path, &target).map_err(|e| Error::io("complete .swap", &path, e))?;
                     logs.push(base);
                 } else {
-                    remove_if_present(&path)?;
+                    remove_file_if_present(&path)?;
                 }
             }
             continue;
@@ -156,16 +157,8 @@ fn scan_directory(dir: &Path) -> Result<Vec<i64>> {
     }
     for (base, path) in indexes {
         if !logs.contains(&base) {
-            remove_if_present(&path)?;
+            remove_file_if_present(&path)?;
         }
     }
     Ok(logs)
-}
-
-fn remove_if_present(path: &Path) -> Result<()> {
-    match std::fs::remove_file(path) {
-        Ok(()) => Ok(()),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-        Err(e) => Err(Error::io("remove", path, e)),
-    }
 }

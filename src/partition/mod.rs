@@ -369,11 +369,7 @@ impl Partition {
                 .producer(h.producer_id, h.producer_epoch, h.base_sequence)
                 .transactional(h.is_transactional());
             for r in &records {
-                let mut record = Record::new().timestamp(r.timestamp());
-                record.key = r.key_bytes();
-                record.value = r.value_bytes();
-                record.headers = r.headers().to_vec();
-                builder.append(&record)?;
+                builder.append(&r.to_record())?;
             }
             builder.build()?
         } else {
@@ -426,16 +422,18 @@ impl Partition {
         }
         let first = match offsets {
             Offsets::Assign => {
-                batch.set_base_offset(end);
+                batch.set_base_offset_and_epoch(end, 0);
                 end
             }
-            Offsets::Keep if batch.base_offset() >= end => batch.base_offset(),
+            Offsets::Keep if batch.base_offset() >= end => {
+                batch.set_partition_leader_epoch(0);
+                batch.base_offset()
+            }
             Offsets::Keep => {
                 let reason = format!("batch starts at offset {} below the log end offset {end}", batch.base_offset());
                 return Err(Error::InvalidRecord { reason });
             }
         };
-        batch.set_partition_leader_epoch(0);
         let pending =
             PendingAppend { bytes: size, last_offset: first + count - 1, max_timestamp: batch.max_timestamp() };
         let roll = policy::should_roll(
@@ -699,11 +697,7 @@ impl Partition {
         writer.pending_deletes = later;
         for (_, paths) in due {
             for path in paths {
-                match std::fs::remove_file(&path) {
-                    Ok(()) => {}
-                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-                    Err(e) => return Err(Error::io("remove", &path, e)),
-                }
+                crate::fsutil::remove_file_if_present(&path)?;
             }
         }
         Ok(())
@@ -895,11 +889,7 @@ fn kept_prefix_of_batch(segment: &LogSegment, offset: i64) -> Result<Option<Reco
             let reason = format!("cannot truncate to {offset} inside a batch with offset gaps (a compacted batch)");
             return Err(Error::InvalidRecord { reason });
         }
-        let mut kept = Record::new().timestamp(record.timestamp());
-        kept.key = record.key_bytes();
-        kept.value = record.value_bytes();
-        kept.headers = record.headers().to_vec();
-        builder.append(&kept)?;
+        builder.append(&record.to_record())?;
     }
     if builder.is_empty() { Ok(None) } else { builder.build().map(Some) }
 }

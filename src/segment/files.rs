@@ -172,15 +172,6 @@ pub(crate) fn rename_to_deleted(path: &Path) -> Result<Option<PathBuf>> {
     }
 }
 
-/// Removes `path`; a missing file is not an error.
-pub(crate) fn remove_file(path: &Path) -> Result<()> {
-    match std::fs::remove_file(path) {
-        Ok(()) => Ok(()),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-        Err(e) => Err(Error::io("remove", path, e)),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

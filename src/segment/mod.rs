@@ -742,7 +742,7 @@ impl LogSegment {
             return Err(Error::ReadOnly { path: self.log_path() });
         }
         for path in self.rename_to_deleted()? {
-            files::remove_file(&path)?;
+            crate::fsutil::remove_file_if_present(&path)?;
         }
         Ok(())
     }
