@@ -243,6 +243,43 @@ pub enum Error {
         dir: PathBuf,
     },
 
+    /// A segment's `.log` holds damaged bytes where a batch should be. Reads
+    /// never repair or cut the file; the records from `offset` to the end of
+    /// that segment cannot be read (a [`crate::partition::RecordReader`]
+    /// continues at the next segment).
+    #[error("damaged segment {} at position {position} (reading offset {offset}): {source}", path.display())]
+    CorruptSegment {
+        /// The `.log` file.
+        path: PathBuf,
+        /// Byte position of the damaged batch in the file.
+        position: u64,
+        /// The offset being read when the damage was found.
+        offset: i64,
+        /// What is wrong with the bytes there.
+        #[source]
+        source: Box<Error>,
+    },
+
+    /// A partition's state file lists a segment whose files are gone (deleted
+    /// or renamed outside topiclog): offsets `from..to` cannot be read.
+    #[error("partition {}: offsets {from}..{to} are missing (segment {from} has no files)", dir.display())]
+    MissingSegment {
+        /// The partition directory.
+        dir: PathBuf,
+        /// The missing segment's base offset: the first missing offset.
+        from: i64,
+        /// The next segment's base offset (or the log end): the first offset after the gap.
+        to: i64,
+    },
+
+    /// A file topiclog would write is a symbolic link; topiclog never writes
+    /// through one (it could lead outside the data directory).
+    #[error("{} is a symbolic link; topiclog refuses to write through it", path.display())]
+    Symlink {
+        /// The link.
+        path: PathBuf,
+    },
+
     /// An index file fails its sanity check; it can be rebuilt from the `.log`.
     #[error("corrupt index {}: {problem}", path.display())]
     CorruptIndex {
@@ -452,7 +489,12 @@ impl Error {
     }
 
     pub(crate) fn io(op: &'static str, path: impl Into<PathBuf>, source: io::Error) -> Self {
-        Error::Io { op, path: path.into(), source }
+        let path = path.into();
+        // Files are opened with O_NOFOLLOW: ELOOP means the name is a symlink.
+        if source.raw_os_error() == Some(libc::ELOOP) {
+            return Error::Symlink { path };
+        }
+        Error::Io { op, path, source }
     }
 }
 

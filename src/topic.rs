@@ -274,5 +274,20 @@ fn open_partition(
     clock: &Arc<dyn Clock>,
 ) -> Result<Partition> {
     let dir = data_dir.join(partition_dir_name(topic, n));
-    Partition::open_with(dir, PartitionOptions { config: config.clone(), clock: clock.clone() })
+    // A symlinked partition directory would lead writes out of the data directory.
+    if std::fs::symlink_metadata(&dir).is_ok_and(|m| m.file_type().is_symlink()) {
+        return Err(Error::Symlink { path: dir });
+    }
+    // A directory without topiclog's state is new, or adopted from Kafka,
+    // whose DeleteRecords are remembered in the data directory's checkpoint.
+    let known_log_start_offset = if dir.join(crate::partition::STATE_FILE).exists() {
+        None
+    } else {
+        let path = data_dir.join(crate::store::checkpoint::LOG_START_CHECKPOINT);
+        crate::store::checkpoint::read(&path)?
+            .into_iter()
+            .find(|(t, p, _)| t == topic && *p == n)
+            .map(|(_, _, offset)| offset)
+    };
+    Partition::open_with(dir, PartitionOptions { config: config.clone(), clock: clock.clone(), known_log_start_offset })
 }

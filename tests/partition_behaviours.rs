@@ -6,7 +6,6 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use topiclog::clock::ManualClock;
-use topiclog::config::CleanupPolicy;
 use topiclog::format::{BatchBuilder, Compression, FileBatches, Record};
 use topiclog::partition::{EARLIEST_TIMESTAMP, LATEST_TIMESTAMP, MAX_TIMESTAMP, PartitionOptions};
 use topiclog::{Error, LogConfig, Partition};
@@ -14,7 +13,8 @@ use topiclog::{Error, LogConfig, Partition};
 const T0: i64 = 1_700_000_000_000;
 
 fn open(dir: &Path, config: LogConfig, clock: &ManualClock) -> Partition {
-    Partition::open_with(dir, PartitionOptions { config, clock: Arc::new(clock.clone()) }).unwrap()
+    Partition::open_with(dir, PartitionOptions { config, clock: Arc::new(clock.clone()), ..Default::default() })
+        .unwrap()
 }
 
 fn rec(value: &str) -> Record {
@@ -221,23 +221,6 @@ fn message_size_checks() {
         Err(Error::RecordBatchTooLarge { limit_name: "max.message.bytes", limit: 300, .. })
     ));
     p2.append(&[Record::new().value(vec![7u8; 100])]).unwrap();
-}
-
-#[test]
-fn compacted_topic_constraints() {
-    let dir = tempfile::tempdir().unwrap();
-    let clock = ManualClock::new(T0);
-    let p = open(dir.path(), LogConfig::new().cleanup_policy(CleanupPolicy::Compact), &clock);
-    let err = p.append(&[rec("a"), Record::new().value("no key")]).unwrap_err();
-    assert!(matches!(&err, Error::InvalidRecord { reason } if reason.contains("record 1")), "{err}");
-    for codec in [Compression::None, Compression::Gzip] {
-        let mut b = BatchBuilder::new(codec);
-        b.append(&rec("a")).unwrap();
-        b.append(&Record::new().value("no key")).unwrap();
-        assert!(matches!(p.append_batch(b.build().unwrap()), Err(Error::InvalidRecord { .. })));
-    }
-    p.append(&[rec("a"), rec("b")]).unwrap();
-    assert!(matches!(p.delete_records(1), Err(Error::PolicyViolation { .. })));
 }
 
 #[test]

@@ -89,7 +89,11 @@ impl Model {
 }
 
 fn open(dir: &Path, config: &LogConfig, clock: &ManualClock) -> Partition {
-    Partition::open_with(dir, PartitionOptions { config: config.clone(), clock: Arc::new(clock.clone()) }).unwrap()
+    Partition::open_with(
+        dir,
+        PartitionOptions { config: config.clone(), clock: Arc::new(clock.clone()), ..Default::default() },
+    )
+    .unwrap()
 }
 
 fn read_all(p: &Partition, from: i64) -> Vec<Rec> {
@@ -179,13 +183,25 @@ fn run(config: LogConfig, ops: Vec<Op>) -> Result<(), TestCaseError> {
                 let target = m.log_start + i.index((m.log_end - m.log_start + 1) as usize) as i64;
                 p.truncate_to(target).unwrap();
                 m.truncate(target);
-                flushed = None; // the flushed bytes may be gone
+                // What was flushed below the cut stays flushed.
+                let (path, len) = active_log(dir.path());
+                flushed = match flushed {
+                    Some((f, flen, fend)) if f == path => Some((f, flen.min(len), fend.min(m.log_end))),
+                    // An older segment became the active one: it was wholly flushed.
+                    Some((_, _, fend)) if fend >= m.log_end => Some((path, len, m.log_end)),
+                    _ => None,
+                };
             }
             Op::DeleteRecords(i) => {
                 let target = m.log_start + i.index((m.log_end - m.log_start + 2) as usize) as i64;
                 match p.delete_records(target) {
                     Ok(start) => {
                         prop_assert!(target <= m.log_end);
+                        if target > m.log_start {
+                            // delete_records makes the records below its target durable first.
+                            let (path, len) = active_log(dir.path());
+                            flushed = Some((path, len, m.log_end));
+                        }
                         m.log_start = m.log_start.max(target);
                         prop_assert_eq!(start, m.log_start);
                     }
@@ -212,7 +228,9 @@ fn run(config: LogConfig, ops: Vec<Op>) -> Result<(), TestCaseError> {
             Op::Reopen => {
                 p.close().unwrap();
                 p = open(dir.path(), &config, &clock);
-                flushed = None;
+                // A clean close flushed everything.
+                let (path, len) = active_log(dir.path());
+                flushed = Some((path, len, m.log_end));
             }
             Op::Crash(at) => {
                 drop(p);
@@ -234,14 +252,18 @@ fn run(config: LogConfig, ops: Vec<Op>) -> Result<(), TestCaseError> {
                     end,
                     durable_end
                 );
-                if end < m.log_start {
-                    // Damaged below its start: the log restarts empty there.
-                    prop_assert_eq!(end, m.log_start);
-                }
+                prop_assert!(
+                    end >= m.log_start,
+                    "recovery lost records below the log start: {} < {}",
+                    end,
+                    m.log_start
+                );
                 m.truncate(end.max(m.log_start));
                 m.log_end = end;
                 m.log_start = p.log_start_offset();
-                flushed = None;
+                // What survived the crash was read back from the disk.
+                let (path, len) = active_log(dir.path());
+                flushed = Some((path, len, end));
             }
         }
         check(&p, &m)?;

@@ -13,7 +13,8 @@ use topiclog::{LogConfig, Partition};
 const T0: i64 = 1_700_000_000_000;
 
 fn open(dir: &Path, config: LogConfig) -> Partition {
-    Partition::open_with(dir, PartitionOptions { config, clock: Arc::new(ManualClock::new(T0)) }).unwrap()
+    Partition::open_with(dir, PartitionOptions { config, clock: Arc::new(ManualClock::new(T0)), ..Default::default() })
+        .unwrap()
 }
 
 /// Rewrites the partition's state file: what a crash at a chosen moment leaves.

@@ -4,6 +4,7 @@
 
 use std::fs::{File, OpenOptions};
 use std::io;
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
 use memmap2::MmapMut;
@@ -62,6 +63,8 @@ impl<E: Entry> Index<E> {
             .write(true)
             .create(true)
             .truncate(false)
+            // Never follow a symlink to a file outside the partition.
+            .custom_flags(libc::O_NOFOLLOW)
             .open(path)
             .map_err(|e| Error::io("open index", path, e))?;
         let len = file.metadata().map_err(|e| Error::io("stat index", path, e))?.len();

@@ -1,11 +1,24 @@
 //! Opening a partition directory (SPEC §4.9): clear leftovers, load the
 //! segments, recover after an unclean shutdown.
+//!
+//! Rules that keep flushed data safe:
+//! - segments below the recovery point are trusted and never cut; above it,
+//!   each is validated, and the log is cut (with a report) at the first
+//!   invalid batch or at the first gap between one segment's end and the
+//!   next segment's base (a machine crash can lose one file's unsynced tail
+//!   while a later file's data survives);
+//! - batch size limits apply to appends, never to recovery;
+//! - nothing is deleted on the word of the state file alone: a state whose
+//!   log start lies past the log end is reported and the segments trusted;
+//! - a segment the state file lists but whose files are gone becomes a known
+//!   gap, which reads report as [`Error::MissingSegment`].
 
 use std::path::Path;
 use std::sync::Arc;
 
 use crate::config::LogConfig;
 use crate::error::{Error, Result};
+use crate::format::{FileBatches, Tail};
 use crate::fsutil::remove_file_if_present;
 use crate::segment::{
     DELETED_SUFFIX, INDEX_SUFFIX, LOG_SUFFIX, LogSegment, OpenMode, RecoveryReport, TIME_INDEX_SUFFIX,
@@ -22,21 +35,29 @@ pub(super) struct Loaded {
     pub log_start_offset: i64,
     pub recovery_point: i64,
     pub reports: Vec<RecoveryReport>,
+    /// Offset ranges `from..to` whose segment files are missing.
+    pub gaps: Vec<(i64, i64)>,
 }
 
 /// Suffixes of files left by interrupted work, removed on open.
 const LEFTOVER_SUFFIXES: [&str; 4] = [DELETED_SUFFIX, ".cleaned", ".truncating", ".tmp"];
 
-pub(super) fn load(dir: &Path, config: &LogConfig) -> Result<Loaded> {
+/// A report about the partition rather than one segment's bytes.
+fn note(base_offset: i64, cause: String) -> RecoveryReport {
+    RecoveryReport { base_offset, valid_bytes: 0, truncated_bytes: 0, batches: 0, cause: Some(cause) }
+}
+
+/// `known_log_start`: a log start offset known from outside the directory
+/// (Kafka's `log-start-offset-checkpoint` when adopting a Kafka data directory).
+pub(super) fn load(dir: &Path, config: &LogConfig, known_log_start: Option<i64>) -> Result<Loaded> {
     std::fs::create_dir_all(dir).map_err(|e| Error::io("create directory", dir, e))?;
     let state = PartitionState::read(dir)?;
-    let clean = state.is_some_and(|s| s.clean_shutdown);
+    let clean = state.as_ref().is_some_and(|s| s.clean_shutdown);
     let state = state.unwrap_or_default();
-    let mut bases = scan_directory(dir)?;
+    let mut reports = Vec::new();
+    let mut bases = scan_directory(dir, &mut reports)?;
     bases.sort_unstable();
     let seg_config = config.segment_config();
-    let max_batch = (config.segment_bytes.max(config.max_message_bytes)) as u64;
-    let mut reports = Vec::new();
 
     let mut slots: Vec<Arc<SegmentSlot>> = Vec::new();
     if clean {
@@ -53,10 +74,27 @@ pub(super) fn load(dir: &Path, config: &LogConfig) -> Result<Loaded> {
         }
     } else {
         // Segments before the one holding the recovery point are trusted; the
-        // rest are validated, and everything after a cut is discarded.
+        // rest are validated, and everything after a cut or a gap is discarded.
         let first_to_recover = bases.partition_point(|&b| b <= state.recovery_point).saturating_sub(1);
         let mut cut = false;
+        let mut previous_end: Option<i64> = None;
+        // Only logs topiclog wrote are known to have contiguous segments: a
+        // Kafka data directory's compacted segments end below the next base.
+        let check_gaps = state.segments.is_some();
         for (i, &base) in bases.iter().enumerate() {
+            if !cut
+                && check_gaps
+                && let Some(end) = previous_end
+                && end != base
+            {
+                reports.push(note(
+                    base,
+                    format!(
+                        "the previous segment ends at offset {end}, not at this segment's base {base}: cut from here"
+                    ),
+                ));
+                cut = true;
+            }
             if cut {
                 for suffix in [LOG_SUFFIX, INDEX_SUFFIX, TIME_INDEX_SUFFIX] {
                     remove_file_if_present(&segment_file(dir, base, suffix))?;
@@ -68,14 +106,17 @@ pub(super) fn load(dir: &Path, config: &LogConfig) -> Result<Loaded> {
                 continue;
             }
             let (seg, opened) = LogSegment::open(dir, base, seg_config, OpenMode::ReadWrite)?;
+            // Size limits are the appender's business: recovery is bounded by
+            // each batch's own framing and the file size.
             let report = match opened {
                 Some(r) => r,
-                None => seg.recover(max_batch)?,
+                None => seg.recover(u64::MAX)?,
             };
             cut = report.truncated_bytes > 0;
             if cut || report.cause.is_some() {
                 reports.push(report);
             }
+            previous_end = Some(seg.next_offset());
             if i + 1 < bases.len() && !cut {
                 seg.seal()?;
             }
@@ -83,23 +124,27 @@ pub(super) fn load(dir: &Path, config: &LogConfig) -> Result<Loaded> {
         }
     }
 
+    let gaps = missing_segments(dir, &state, &slots, &mut reports);
     let mut log_end = match slots.last() {
         Some(slot) => slot.get()?.next_offset(),
-        None => state.log_start_offset,
+        None => state.log_start_offset.max(known_log_start.unwrap_or(0)),
     };
-    if log_end < state.log_start_offset && !slots.is_empty() {
-        // The log was damaged below its start: nothing in it is usable.
-        for slot in slots.drain(..) {
-            for path in slot.get()?.rename_to_deleted()? {
-                remove_file_if_present(&path)?;
-            }
-        }
-        log_end = state.log_start_offset;
+    let mut claimed_start = state.log_start_offset.max(known_log_start.unwrap_or(0));
+    if !slots.is_empty() && claimed_start > log_end {
+        // Nothing is deleted on the state's word alone: trust the segments.
+        reports.push(note(
+            slots.first().map_or(0, |s| s.base_offset()),
+            format!(
+                "the recorded log start offset {claimed_start} lies past the log end {log_end}; \
+                 kept every segment and started the log at its first segment"
+            ),
+        ));
+        claimed_start = 0;
     }
     if slots.is_empty() {
-        let seg = LogSegment::create(dir, state.log_start_offset.max(0), seg_config)?;
+        let seg = LogSegment::create(dir, claimed_start.max(0), seg_config)?;
         slots.push(Arc::new(SegmentSlot::open_now(Arc::new(seg))));
-        log_end = state.log_start_offset.max(0);
+        log_end = claimed_start.max(0);
     }
     let active = slots
         .last()
@@ -108,16 +153,48 @@ pub(super) fn load(dir: &Path, config: &LogConfig) -> Result<Loaded> {
         .ok_or_else(|| Error::CorruptCheckpoint { path: dir.to_owned(), problem: "no segment after loading".into() })?;
     active.activate()?;
     let first_base = slots.first().map_or(log_end, |s| s.base_offset());
-    let log_start_offset = state.log_start_offset.max(first_base).min(log_end);
+    let log_start_offset = claimed_start.max(first_base).min(log_end);
     let recovery_point = if clean { log_end } else { state.recovery_point.min(log_end) };
     // From now until a clean close, a crash must be detected.
-    PartitionState { log_start_offset, recovery_point, clean_shutdown: false }.write(dir)?;
-    Ok(Loaded { slots, active, log_start_offset, recovery_point, reports })
+    let mut listed: Vec<i64> = slots.iter().map(|s| s.base_offset()).collect();
+    listed.extend(gaps.iter().map(|(from, _)| *from));
+    listed.sort_unstable();
+    PartitionState { log_start_offset, recovery_point, clean_shutdown: false, segments: Some(listed) }.write(dir)?;
+    Ok(Loaded { slots, active, log_start_offset, recovery_point, reports, gaps })
+}
+
+/// Segments the state file lists, at or above the first segment present,
+/// whose files are gone: each is a gap up to the next segment present.
+fn missing_segments(
+    dir: &Path,
+    state: &PartitionState,
+    slots: &[Arc<SegmentSlot>],
+    reports: &mut Vec<RecoveryReport>,
+) -> Vec<(i64, i64)> {
+    let (Some(listed), Some(first), Some(last)) = (&state.segments, slots.first(), slots.last()) else {
+        return Vec::new();
+    };
+    let present: Vec<i64> = slots.iter().map(|s| s.base_offset()).collect();
+    let mut gaps = Vec::new();
+    for &base in listed {
+        if base < first.base_offset() || present.binary_search(&base).is_ok() {
+            continue;
+        }
+        if base > last.base_offset() {
+            reports.push(note(base, format!("segment {base} listed in the state file is gone from {}", dir.display())));
+            continue;
+        }
+        let to = present.iter().copied().find(|&b| b > base).unwrap_or(base);
+        reports.push(note(base, format!("segment {base} is missing: offsets {base}..{to} cannot be read")));
+        gaps.push((base, to));
+    }
+    gaps
 }
 
 /// Removes leftovers of interrupted work and index files without a `.log`;
-/// returns the base offsets of the `.log` files.
-fn scan_directory(dir: &Path) -> Result<Vec<i64>> {
+/// returns the base offsets of the `.log` files. Refuses symbolic links in
+/// place of files topiclog writes.
+fn scan_directory(dir: &Path, reports: &mut Vec<RecoveryReport>) -> Result<Vec<i64>> {
     let mut logs = Vec::new();
     let mut indexes = Vec::new();
     let entries = std::fs::read_dir(dir).map_err(|e| Error::io("list directory", dir, e))?;
@@ -126,20 +203,34 @@ fn scan_directory(dir: &Path) -> Result<Vec<i64>> {
         let name = entry.file_name();
         let Some(name) = name.to_str() else { continue };
         let path = entry.path();
+        let is_ours = base_offset_from_file_name(name).is_some() || name.starts_with(super::STATE_FILE);
+        if is_ours && entry.file_type().map_err(|e| Error::io("stat", &path, e))?.is_symlink() {
+            return Err(Error::Symlink { path });
+        }
         if LEFTOVER_SUFFIXES.iter().any(|s| name.ends_with(s)) {
             remove_file_if_present(&path)?;
             continue;
         }
         if let Some(swapped) = name.strip_suffix(".swap") {
             // A replacement segment whose swap-in was interrupted: complete
-            // it. Its indexes are rebuilt, as they may not match.
+            // it if it holds whole, valid batches. Its indexes are rebuilt.
             if let Some(base) = base_offset_from_file_name(swapped) {
-                remove_file_if_present(&segment_file(dir, base, INDEX_SUFFIX))?;
-                remove_file_if_present(&segment_file(dir, base, TIME_INDEX_SUFFIX))?;
-                let target = dir.join(swapped);
                 if swapped.ends_with(LOG_SUFFIX) {
+                    if let Some(problem) = swap_problem(&path)? {
+                        reports.push(note(base, format!("discarded {}: {problem}", path.display())));
+                        remove_file_if_present(&path)?;
+                        if !logs.contains(&base) && segment_file(dir, base, LOG_SUFFIX).exists() {
+                            logs.push(base);
+                        }
+                        continue;
+                    }
+                    remove_file_if_present(&segment_file(dir, base, INDEX_SUFFIX))?;
+                    remove_file_if_present(&segment_file(dir, base, TIME_INDEX_SUFFIX))?;
+                    let target = dir.join(swapped);
                     std::fs::rename(&path, &target).map_err(|e| Error::io("complete .swap", &path, e))?;
-                    logs.push(base);
+                    if !logs.contains(&base) {
+                        logs.push(base);
+                    }
                 } else {
                     remove_file_if_present(&path)?;
                 }
@@ -161,4 +252,23 @@ fn scan_directory(dir: &Path) -> Result<Vec<i64>> {
         }
     }
     Ok(logs)
+}
+
+/// Why a `.log.swap` cannot replace its segment (not whole, valid batches),
+/// or `None` when it can.
+fn swap_problem(path: &Path) -> Result<Option<String>> {
+    let bytes = std::fs::read(path).map_err(|e| Error::io("read", path, e))?;
+    if bytes.is_empty() {
+        return Ok(Some("it is empty".into()));
+    }
+    let mut batches = FileBatches::new(bytes::Bytes::from(bytes), 0);
+    for batch in batches.by_ref() {
+        if let Err(e) = batch {
+            return Ok(Some(e.to_string()));
+        }
+    }
+    Ok(match batches.tail() {
+        Some(Tail::Clean) | None => None,
+        Some(tail) => Some(format!("it does not end in a whole batch ({tail:?})")),
+    })
 }

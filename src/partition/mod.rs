@@ -90,11 +90,16 @@ pub struct PartitionOptions {
     pub config: LogConfig,
     /// The clock for timestamps, rolling and retention.
     pub clock: Arc<dyn Clock>,
+    /// A log start offset known from outside the directory, such as Kafka's
+    /// `log-start-offset-checkpoint` when adopting a Kafka data directory:
+    /// the log starts at the largest of it, the partition's own state and its
+    /// first segment's base, capped at the log end.
+    pub known_log_start_offset: Option<i64>,
 }
 
 impl Default for PartitionOptions {
     fn default() -> Self {
-        Self { config: LogConfig::default(), clock: Arc::new(SystemClock) }
+        Self { config: LogConfig::default(), clock: Arc::new(SystemClock), known_log_start_offset: None }
     }
 }
 
@@ -125,6 +130,9 @@ struct Writer {
     dir_dirty: bool,
     poisoned: Option<String>,
     pending_deletes: Vec<(i64, Vec<PathBuf>)>,
+    /// Segments sealed since the last flush: their closing index entries
+    /// (and any tail) must reach the disk before the recovery point passes them.
+    sealed_unflushed: Vec<Arc<LogSegment>>,
     random: u64,
 }
 
@@ -141,6 +149,19 @@ struct Inner {
     arrivals: Mutex<()>,
     arrived: Condvar,
     recovery: Mutex<Vec<RecoveryReport>>,
+    /// Offset ranges whose segment files are missing (see [`Error::MissingSegment`]).
+    gaps: Vec<(i64, i64)>,
+}
+
+/// Bytes read from one segment, with where they came from.
+#[derive(Debug)]
+pub(crate) struct Chunk {
+    /// Whole batches.
+    pub bytes: Bytes,
+    /// The `.log` they were read from.
+    pub path: PathBuf,
+    /// File position of the first byte.
+    pub position: u64,
 }
 
 /// One partition log in its own directory. Cheap to clone: clones share the log.
@@ -174,7 +195,7 @@ impl Partition {
     /// Opens the partition log in `dir` with explicit options (for example a manual clock).
     pub fn open_with(dir: impl AsRef<Path>, options: PartitionOptions) -> Result<Self> {
         options.config.validate()?;
-        let loaded = load::load(dir.as_ref(), &options.config)?;
+        let loaded = load::load(dir.as_ref(), &options.config, options.known_log_start_offset)?;
         let now = options.clock.now_ms();
         let mut random = seed();
         let jitter = policy::draw_jitter(
@@ -192,6 +213,7 @@ impl Partition {
             dir_dirty: true,
             poisoned: None,
             pending_deletes: Vec::new(),
+            sealed_unflushed: Vec::new(),
             random,
         };
         let inner = Inner {
@@ -206,6 +228,7 @@ impl Partition {
             arrivals: Mutex::new(()),
             arrived: Condvar::new(),
             recovery: Mutex::new(loaded.reports),
+            gaps: loaded.gaps,
         };
         Ok(Self { inner: Arc::new(inner) })
     }
@@ -245,26 +268,24 @@ impl Partition {
     /// What recovery cut or rebuilt since the partition was opened (on open,
     /// and for sealed segments repaired when first read).
     pub fn recovery_reports(&self) -> Vec<RecoveryReport> {
-        let mut reports = self.inner.recovery.lock().clone();
+        let mut all = self.inner.recovery.lock();
         for slot in &self.snapshot().slots {
-            if let Some(r) = slot.take_report() {
-                self.inner.recovery.lock().push(r.clone());
-                reports.push(r);
-            }
+            all.extend(slot.take_reports());
         }
-        reports
+        all.clone()
     }
 
     fn snapshot(&self) -> Arc<SegmentList> {
         self.inner.segments.read().clone()
     }
 
-    /// Base offset and size of every segment, oldest first.
+    /// Base offset and size of every segment, oldest first. Sealed segments
+    /// that are not open are not opened for this (their size is learnt once).
     pub fn segments(&self) -> Result<Vec<SegmentInfo>> {
         self.snapshot()
             .slots
             .iter()
-            .map(|slot| Ok(SegmentInfo { base_offset: slot.base_offset(), size: slot.get()?.size() }))
+            .map(|slot| Ok(SegmentInfo { base_offset: slot.base_offset(), size: slot.figures()?.size }))
             .collect()
     }
 
@@ -283,10 +304,15 @@ impl Partition {
         Ok(self.segments()?.iter().map(|s| s.size).sum())
     }
 
-    fn check_writable(&self, writer: &Writer) -> Result<()> {
+    fn check_open(&self) -> Result<()> {
         if self.inner.closed.load(Ordering::Acquire) {
             return Err(Error::Closed { dir: self.inner.dir.clone() });
         }
+        Ok(())
+    }
+
+    fn check_writable(&self, writer: &Writer) -> Result<()> {
+        self.check_open()?;
         match &writer.poisoned {
             Some(cause) => Err(Error::Poisoned { dir: self.inner.dir.clone(), cause: cause.clone() }),
             None => Ok(()),
@@ -490,6 +516,15 @@ impl Partition {
             return Ok(());
         }
         writer.active.seal()?;
+        writer.sealed_unflushed.push(writer.active.clone());
+        if new_base != writer.active.next_offset() {
+            // A gap between segments is legitimate only below the recovery
+            // point (recovery cuts at gaps above it): make the sealed segment
+            // durable and move the recovery point to the new base first.
+            self.flush_locked(writer, now)?;
+            writer.recovery_point = new_base;
+            self.write_state(writer, false)?;
+        }
         let segment = Arc::new(LogSegment::create(&self.inner.dir, new_base, config.segment_config())?);
         let mut list = self.inner.segments.write();
         let mut slots = list.slots.clone();
@@ -505,6 +540,7 @@ impl Partition {
     }
 
     fn check_range(&self, offset: i64) -> Result<(i64, i64)> {
+        self.check_open()?;
         // Log end first, then the list: any offset below it is in the list.
         let end = self.log_end_offset();
         let start = self.log_start_offset();
@@ -518,18 +554,50 @@ impl Partition {
     /// `max_bytes` of them but at least one. The first batch may start below
     /// `offset`. Empty at the log end; [`Error::OffsetOutOfRange`] below the
     /// log start or past the end.
+    ///
+    /// Damaged bytes where the batch holding `offset` should be give
+    /// [`Error::CorruptSegment`] (file and position); offsets of a segment
+    /// whose files are gone give [`Error::MissingSegment`]. Reads never
+    /// modify the log's files.
     pub fn read(&self, offset: i64, max_bytes: u64) -> Result<Bytes> {
+        Ok(self.read_chunk(offset, max_bytes)?.map_or_else(Bytes::new, |c| c.bytes))
+    }
+
+    /// [`Partition::read`], saying which file and position the bytes come from.
+    pub(crate) fn read_chunk(&self, offset: i64, max_bytes: u64) -> Result<Option<Chunk>> {
         let (_, end) = self.check_range(offset)?;
         if offset == end {
-            return Ok(Bytes::new());
+            return Ok(None);
         }
         let list = self.snapshot();
+        // Retention may have removed the segment holding `offset` since the
+        // range check: never answer with a later segment's records.
+        if list.slots.first().is_none_or(|s| s.base_offset() > offset) {
+            let (start, end) = (self.log_start_offset(), self.log_end_offset());
+            return Err(Error::OffsetOutOfRange { offset, log_start_offset: start, log_end_offset: end });
+        }
+        if let Some(&(from, to)) = self.inner.gaps.iter().find(|(from, to)| (*from..*to).contains(&offset)) {
+            return Err(Error::MissingSegment { dir: self.inner.dir.clone(), from, to });
+        }
         for slot in list.slots.iter().skip(list.floor(offset)) {
-            if let Some(bytes) = slot.get()?.read(offset, max_bytes, true)? {
-                return Ok(bytes);
+            if slot.base_offset() > offset
+                && let Some(&(from, to)) = self.inner.gaps.iter().find(|(_, to)| *to == slot.base_offset())
+            {
+                return Err(Error::MissingSegment { dir: self.inner.dir.clone(), from, to });
+            }
+            let seg = slot.get()?;
+            if let Some((bytes, position)) = seg.read_at(offset, max_bytes, true)? {
+                return Ok(Some(Chunk { bytes, path: seg.log_path(), position }));
             }
         }
-        Ok(Bytes::new())
+        Ok(None)
+    }
+
+    /// The base offset of the first segment after the one holding `offset`.
+    pub(crate) fn next_segment_base(&self, offset: i64) -> Option<i64> {
+        let list = self.snapshot();
+        let gap_end = self.inner.gaps.iter().find(|(from, to)| (*from..*to).contains(&offset)).map(|g| g.1);
+        gap_end.or_else(|| list.slots.get(list.floor(offset) + 1).map(|s| s.base_offset()))
     }
 
     /// An iterator over records from `offset` on, across segments, up to the
@@ -559,6 +627,7 @@ impl Partition {
     /// `timestamp` (SPEC §2.7), or `None`. [`EARLIEST_TIMESTAMP`],
     /// [`LATEST_TIMESTAMP`] and [`MAX_TIMESTAMP`] are the special targets.
     pub fn offset_for_timestamp(&self, timestamp: i64) -> Result<Option<TimestampOffset>> {
+        self.check_open()?;
         let start = self.log_start_offset();
         match timestamp {
             EARLIEST_TIMESTAMP => return Ok(Some(TimestampOffset { timestamp: -1, offset: start })),
@@ -584,8 +653,10 @@ impl Partition {
             if seg.next_offset() <= start {
                 continue;
             }
-            if seg.largest_timestamp()? >= timestamp {
-                return seg.find_offset_by_timestamp(timestamp, start);
+            if seg.largest_timestamp()? >= timestamp
+                && let Some(found) = seg.find_offset_by_timestamp(timestamp, start)?
+            {
+                return Ok(Some(found));
             }
         }
         Ok(None)
@@ -611,10 +682,17 @@ impl Partition {
             return Err(Error::OffsetOutOfRange { offset, log_start_offset: start, log_end_offset: end });
         }
         if target > start {
-            self.inner.log_start_offset.store(target, Ordering::Release);
-            writer.recovery_point = writer.recovery_point.max(target);
-            let saved = self.write_state(&mut writer, false);
+            // The records below the new start must be on disk before the new
+            // start is: recovery then never finds the log ending below its start.
+            if target > writer.recovery_point {
+                let now = self.inner.clock.now_ms();
+                let flushed = self.flush_locked(&mut writer, now);
+                self.poison_on_io(&mut writer, flushed)?;
+            }
+            // Durable first, visible second: a failed write moves nothing.
+            let saved = self.write_state_with(&mut writer, target, false);
             self.poison_on_io(&mut writer, saved)?;
+            self.inner.log_start_offset.store(target, Ordering::Release);
         }
         Ok(self.log_start_offset())
     }
@@ -633,11 +711,11 @@ impl Partition {
             let list = self.snapshot();
             let mut facts = Vec::with_capacity(list.slots.len());
             for slot in &list.slots {
-                let seg = slot.get()?;
+                let figures = slot.figures()?;
                 facts.push(SegmentFacts {
-                    base_offset: seg.base_offset(),
-                    size: seg.size(),
-                    largest_timestamp: seg.largest_timestamp()?,
+                    base_offset: slot.base_offset(),
+                    size: figures.size,
+                    largest_timestamp: figures.largest_timestamp,
                 });
             }
             let deletes = config.cleanup_policy.deletes();
@@ -678,10 +756,11 @@ impl Partition {
         let mut bases = Vec::new();
         for slot in removed {
             bases.push(slot.base_offset());
-            let seg = slot.get()?;
-            let paths = seg.rename_to_deleted()?;
+            // Renamed without opening: readers holding it open keep reading.
+            let paths = crate::segment::rename_segment_to_deleted(&self.inner.dir, slot.base_offset())?;
             writer.pending_deletes.push((now.saturating_add(config.file_delete_delay_ms), paths));
         }
+        writer.dir_dirty = true;
         Ok(bases)
     }
 
@@ -730,10 +809,18 @@ impl Partition {
         // Removed segments go first (opened, so readers holding them keep
         // reading): a new active segment may reuse one of their names.
         let delete_at = now.saturating_add(config.file_delete_delay_ms);
+        // The state first, so that a crash part-way never finds listed
+        // segments gone: it records the survivors and a recovery point at or
+        // below the cut.
+        writer.recovery_point = writer.recovery_point.min(offset);
+        let start = self.log_start_offset().min(offset);
+        let listed: Vec<i64> = survivors.iter().map(|s| s.base_offset()).collect();
+        self.write_state_listing(writer, start, false, listed)?;
         for slot in &removed {
-            let paths = slot.get()?.rename_to_deleted()?;
+            let paths = crate::segment::rename_segment_to_deleted(&self.inner.dir, slot.base_offset())?;
             writer.pending_deletes.push((delete_at, paths));
         }
+        writer.dir_dirty = true;
         let active = match survivors.last() {
             Some(slot) => {
                 let seg = slot.get()?;
@@ -794,6 +881,14 @@ impl Partition {
     fn flush_locked(&self, writer: &mut Writer, now: i64) -> Result<()> {
         let end = self.log_end_offset();
         let list = self.snapshot();
+        // Segments sealed since the last flush first: a roll wrote their
+        // closing index entries after the recovery point may have passed them.
+        for seg in std::mem::take(&mut writer.sealed_unflushed) {
+            if let Err(e) = seg.flush() {
+                writer.sealed_unflushed.push(seg);
+                return Err(e);
+            }
+        }
         for slot in list.slots.iter().skip(list.floor(writer.recovery_point)) {
             if let Some(seg) = slot.get_if_open() {
                 seg.flush()?;
@@ -815,10 +910,32 @@ impl Partition {
     }
 
     fn write_state(&self, writer: &mut Writer, clean_shutdown: bool) -> Result<()> {
+        self.write_state_with(writer, self.log_start_offset(), clean_shutdown)
+    }
+
+    /// Writes the state with `log_start_offset` (which may not be published yet).
+    fn write_state_with(&self, writer: &mut Writer, log_start_offset: i64, clean_shutdown: bool) -> Result<()> {
+        let listed = self.snapshot().slots.iter().map(|s| s.base_offset()).collect();
+        self.write_state_listing(writer, log_start_offset, clean_shutdown, listed)
+    }
+
+    /// Writes the state listing segments `listed` (plus known missing ones).
+    fn write_state_listing(
+        &self,
+        writer: &mut Writer,
+        log_start_offset: i64,
+        clean_shutdown: bool,
+        mut listed: Vec<i64>,
+    ) -> Result<()> {
+        // Known gaps stay listed, so that every reopen reports them again.
+        let first = listed.first().copied().unwrap_or(i64::MAX);
+        listed.extend(self.inner.gaps.iter().map(|(from, _)| *from).filter(|&from| from >= first));
+        listed.sort_unstable();
         PartitionState {
-            log_start_offset: self.log_start_offset(),
+            log_start_offset,
             recovery_point: writer.recovery_point,
             clean_shutdown,
+            segments: Some(listed),
         }
         .write(&self.inner.dir)?;
         writer.checkpointed_recovery_point = writer.recovery_point;

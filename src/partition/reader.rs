@@ -1,5 +1,7 @@
 //! [`RecordReader`]: records from an offset on, across segments.
 
+use std::path::PathBuf;
+
 use crate::error::{Error, Result};
 use crate::format::{ConsumerRecord, FileBatches, Records};
 
@@ -10,6 +12,17 @@ use super::Partition;
 /// moves: `None` means the reader has caught up (call `next` again later for
 /// new records). Records below the start offset and control records are
 /// skipped.
+///
+/// Errors are returned once each, and the reader then moves on where it can
+/// say what it skipped, or ends:
+/// - [`Error::OffsetOutOfRange`] below a log start that moved up (retention,
+///   delete-records): it continues at the new log start;
+/// - [`Error::CorruptSegment`] (damaged bytes, with file and position): it
+///   continues at the next segment's base offset; the rest of the damaged
+///   segment is unreadable. Damage in the last segment ends the reader;
+/// - [`Error::MissingSegment`]: it continues after the missing offsets;
+/// - anything else (the partition was closed, an I/O error): the reader
+///   ends, and `next` returns `None` from then on.
 #[derive(Debug)]
 pub struct RecordReader {
     partition: Partition,
@@ -17,19 +30,60 @@ pub struct RecordReader {
     next_offset: i64,
     chunk_bytes: u64,
     batches: Option<FileBatches>,
+    /// The `.log` the batches in hand come from.
+    chunk_path: PathBuf,
     records: Option<Records>,
     /// The offset after the batch `records` comes from.
     batch_end: i64,
+    /// File position of that batch.
+    batch_position: u64,
+    /// The reader met an error it cannot move past.
+    ended: bool,
 }
 
 impl RecordReader {
     pub(super) fn new(partition: Partition, next_offset: i64, chunk_bytes: u64) -> Self {
-        Self { partition, next_offset, chunk_bytes, batches: None, records: None, batch_end: next_offset }
+        Self {
+            partition,
+            next_offset,
+            chunk_bytes,
+            batches: None,
+            chunk_path: PathBuf::new(),
+            records: None,
+            batch_end: next_offset,
+            batch_position: 0,
+            ended: false,
+        }
     }
 
     /// The offset of the next record this reader returns (or would, once written).
     pub fn position(&self) -> i64 {
         self.next_offset
+    }
+
+    /// Damaged bytes at `position` of the chunk's file: reported with the
+    /// file, and the reader moves to the next segment (or ends).
+    fn damage(&mut self, position: u64, cause: Error) -> Error {
+        let error = match cause {
+            e @ Error::CorruptSegment { .. } => e,
+            e => Error::CorruptSegment {
+                path: self.chunk_path.clone(),
+                position,
+                offset: self.next_offset,
+                source: Box::new(e.at_position(position)),
+            },
+        };
+        self.skip_damaged_segment();
+        error
+    }
+
+    fn skip_damaged_segment(&mut self) {
+        self.records = None;
+        self.batches = None;
+        match self.partition.next_segment_base(self.next_offset) {
+            Some(base) if base > self.next_offset => self.next_offset = base,
+            _ => self.ended = true,
+        }
     }
 
     /// The next record of the batches in hand, without reading the log.
@@ -42,11 +96,7 @@ impl RecordReader {
                         self.next_offset = r.offset() + 1;
                         return Some(Ok(r));
                     }
-                    Some(Err(e)) => {
-                        self.records = None;
-                        self.batches = None;
-                        return Some(Err(e));
-                    }
+                    Some(Err(e)) => return Some(Err(self.damage(self.batch_position, e))),
                     None => {
                         // Offsets after the last record (compaction gaps) are done with too.
                         self.records = None;
@@ -54,12 +104,11 @@ impl RecordReader {
                     }
                 }
             }
-            let batch = match self.batches.as_mut()?.next() {
+            let batches = self.batches.as_mut()?;
+            let position = batches.file_position();
+            let batch = match batches.next() {
                 Some(Ok(b)) => b,
-                Some(Err(e)) => {
-                    self.batches = None;
-                    return Some(Err(e));
-                }
+                Some(Err(e)) => return Some(Err(self.damage(position, e))),
                 None => {
                     self.batches = None;
                     return None;
@@ -77,8 +126,9 @@ impl RecordReader {
                 Ok(records) => {
                     self.records = Some(records);
                     self.batch_end = end;
+                    self.batch_position = position;
                 }
-                Err(e) => return Some(Err(e)),
+                Err(e) => return Some(Err(self.damage(position, e))),
             }
         }
     }
@@ -89,22 +139,31 @@ impl Iterator for RecordReader {
 
     fn next(&mut self) -> Option<Self::Item> {
         loop {
+            if self.ended {
+                return None;
+            }
             if let Some(item) = self.next_buffered() {
                 return Some(item);
             }
-            if self.next_offset >= self.partition.log_end_offset() {
+            if self.ended || self.next_offset >= self.partition.log_end_offset() {
                 return None;
             }
-            match self.partition.read(self.next_offset, self.chunk_bytes) {
-                Ok(bytes) if bytes.is_empty() => return None,
-                Ok(bytes) => self.batches = Some(FileBatches::new_lazy(bytes, 0)),
+            match self.partition.read_chunk(self.next_offset, self.chunk_bytes) {
+                Ok(None) => return None,
+                Ok(Some(chunk)) => {
+                    self.chunk_path = chunk.path;
+                    self.batches = Some(FileBatches::new_lazy(chunk.bytes, chunk.position));
+                }
                 Err(e) => {
-                    // Past an out-of-range position (retention moved the log
-                    // start above it), continue from the new start.
-                    if let Error::OffsetOutOfRange { log_start_offset, .. } = &e
-                        && self.next_offset < *log_start_offset
-                    {
-                        self.next_offset = *log_start_offset;
+                    match &e {
+                        // Past an out-of-range position (retention moved the
+                        // log start above it), continue from the new start.
+                        Error::OffsetOutOfRange { log_start_offset, .. } if self.next_offset < *log_start_offset => {
+                            self.next_offset = *log_start_offset;
+                        }
+                        Error::MissingSegment { to, .. } if *to > self.next_offset => self.next_offset = *to,
+                        Error::CorruptSegment { .. } => self.skip_damaged_segment(),
+                        _ => self.ended = true,
                     }
                     return Some(Err(e));
                 }

@@ -1,7 +1,9 @@
 //! The partition's own checkpoint, `topiclog.state`: log start offset,
 //! recovery point and whether the last close was clean. Kafka keeps these in
 //! data-directory files; a partition usable on its own keeps them beside its
-//! segments (Kafka ignores the file). Text, written atomically.
+//! segments (Kafka ignores the file). It also lists the segments' base
+//! offsets as of its writing, so that a segment whose files vanish is
+//! detected instead of becoming a silent gap. Text, written atomically.
 
 use std::path::{Path, PathBuf};
 
@@ -12,11 +14,14 @@ use crate::fsutil::write_atomically;
 pub const STATE_FILE: &str = "topiclog.state";
 
 /// What a partition remembers across restarts.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub(crate) struct PartitionState {
     pub log_start_offset: i64,
     pub recovery_point: i64,
     pub clean_shutdown: bool,
+    /// Base offsets of the segments the log had (and of segments known to be
+    /// missing); `None` in state files written before the list existed.
+    pub segments: Option<Vec<i64>>,
 }
 
 pub(crate) fn state_path(dir: &Path) -> PathBuf {
@@ -50,6 +55,10 @@ impl PartitionState {
                     state.clean_shutdown = value == "true";
                     clean = true;
                 }
+                "segments" => {
+                    let bases: std::result::Result<Vec<i64>, _> = value.split_whitespace().map(str::parse).collect();
+                    state.segments = Some(bases.map_err(|_| corrupt(format!("not a list of offsets in {line:?}")))?);
+                }
                 _ => return Err(corrupt(format!("unknown key in {line:?}"))),
             }
         }
@@ -61,10 +70,14 @@ impl PartitionState {
 
     /// Writes the state file atomically and durably.
     pub fn write(&self, dir: &Path) -> Result<()> {
-        let text = format!(
+        let mut text = format!(
             "version 0\nlog_start_offset {}\nrecovery_point {}\nclean_shutdown {}\n",
             self.log_start_offset, self.recovery_point, self.clean_shutdown
         );
+        if let Some(bases) = &self.segments {
+            let list: Vec<String> = bases.iter().map(i64::to_string).collect();
+            text.push_str(&format!("segments {}\n", list.join(" ")));
+        }
         write_atomically(&state_path(dir), text.as_bytes())
     }
 }
@@ -77,7 +90,12 @@ mod tests {
     fn round_trip_and_corruption() {
         let dir = tempfile::tempdir().unwrap();
         assert_eq!(PartitionState::read(dir.path()).unwrap(), None);
-        let s = PartitionState { log_start_offset: 5, recovery_point: 9, clean_shutdown: true };
+        let s = PartitionState {
+            log_start_offset: 5,
+            recovery_point: 9,
+            clean_shutdown: true,
+            segments: Some(vec![0, 7, 12]),
+        };
         s.write(dir.path()).unwrap();
         assert_eq!(PartitionState::read(dir.path()).unwrap(), Some(s));
         std::fs::write(state_path(dir.path()), "version 0\nlog_start_offset x\n").unwrap();

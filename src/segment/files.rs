@@ -3,7 +3,7 @@
 //! sealed segments for zero-copy reads.
 
 use std::fs::{File, OpenOptions};
-use std::os::unix::fs::FileExt;
+use std::os::unix::fs::{FileExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
 use bytes::{Bytes, BytesMut};
@@ -55,6 +55,7 @@ impl LogFile {
             .read(true)
             .write(true)
             .create_new(true)
+            .custom_flags(libc::O_NOFOLLOW)
             .open(path)
             .map_err(|e| Error::io("create segment log", path, e))?;
         Ok(Self { path: path.to_owned(), file, writable: true })
@@ -65,6 +66,7 @@ impl LogFile {
         let file = OpenOptions::new()
             .read(true)
             .write(writable)
+            .custom_flags(libc::O_NOFOLLOW)
             .open(path)
             .map_err(|e| Error::io("open segment log", path, e))?;
         Ok(Self { path: path.to_owned(), file, writable })

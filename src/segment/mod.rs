@@ -125,6 +125,18 @@ pub struct LogSegment {
     state: RwLock<State>,
     /// Serializes appends, truncation and recovery.
     writer: Mutex<()>,
+    /// Index rebuilds done after open (an index found wrong by a read).
+    reports: Mutex<Vec<RecoveryReport>>,
+}
+
+/// Where a lookup by offset landed.
+enum Translated {
+    /// The first batch whose last offset is ≥ the offset.
+    Found(ScannedBatch),
+    /// The segment holds no such batch.
+    NotHere,
+    /// The offset index disagrees with the log: rebuild it and look again.
+    BadIndex,
 }
 
 impl LogSegment {
@@ -170,6 +182,7 @@ impl LogSegment {
                 next_offset: base_offset,
             }),
             writer: Mutex::new(()),
+            reports: Mutex::new(Vec::new()),
         }
     }
 
@@ -183,6 +196,28 @@ impl LogSegment {
         base_offset: i64,
         config: SegmentConfig,
         mode: OpenMode,
+    ) -> Result<(Self, Option<RecoveryReport>)> {
+        Self::open_inner(dir, base_offset, config, mode, true)
+    }
+
+    /// Opens a sealed segment that was trusted (below the recovery point, or
+    /// after a clean shutdown): a missing or wrong index is rebuilt, but the
+    /// `.log` is never cut; damage in it stays where it is, and reads of it
+    /// fail with [`Error::CorruptSegment`].
+    pub(crate) fn open_sealed(
+        dir: &Path,
+        base_offset: i64,
+        config: SegmentConfig,
+    ) -> Result<(Self, Option<RecoveryReport>)> {
+        Self::open_inner(dir, base_offset, config, OpenMode::ReadWrite, false)
+    }
+
+    fn open_inner(
+        dir: &Path,
+        base_offset: i64,
+        config: SegmentConfig,
+        mode: OpenMode,
+        cut: bool,
     ) -> Result<(Self, Option<RecoveryReport>)> {
         let writable = mode == OpenMode::ReadWrite;
         let log_path = segment_file(dir, base_offset, LOG_SUFFIX);
@@ -204,7 +239,7 @@ impl LogSegment {
         };
         let segment = Self::assemble(dir, base_offset, config, mode, file, size, offset_index, time_index);
         let healthy = !missing && segment.load_tail().is_ok();
-        let report = if healthy { None } else { Some(segment.recover(MAX_SEGMENT_BYTES)?) };
+        let report = if healthy { None } else { Some(segment.recover_inner(cut)?) };
         Ok((segment, report))
     }
 
@@ -231,7 +266,19 @@ impl LogSegment {
         let mut scan = HeaderScan::new(&mut reader, u64::from(start.position));
         let mut next_offset = self.base_offset;
         let mut last_position = u64::from(start.position);
+        let mut first_after_entry = true;
         while let Some(batch) = scan.next_batch()? {
+            // The last entry must name a batch boundary at or before its offset.
+            if first_after_entry && !state.offset_index.is_empty() && batch.header.base_offset > start.offset {
+                return Err(Error::CorruptIndex {
+                    path: state.offset_index.path().to_owned(),
+                    problem: format!(
+                        "last entry (offset {}) points at a batch starting at {}",
+                        start.offset, batch.header.base_offset
+                    ),
+                });
+            }
+            first_after_entry = false;
             if !batch.header.offsets_fit() {
                 return Err(Error::OffsetOverflow { base_offset: self.base_offset, offset: batch.header.base_offset });
             }
@@ -253,6 +300,35 @@ impl LogSegment {
             }
         }
         state.next_offset = next_offset.max(self.base_offset);
+        if !state.offset_index.is_empty() && start.offset >= state.next_offset {
+            return Err(Error::CorruptIndex {
+                path: state.offset_index.path().to_owned(),
+                problem: format!("last entry names offset {} past the log's end {}", start.offset, state.next_offset),
+            });
+        }
+        // The last time entry gives the segment's max timestamp (retention,
+        // time lookups): it must agree with the batch holding its offset.
+        if !state.time_index.is_empty() {
+            let entry = state.time_index.last_entry();
+            let from = u64::from(state.offset_index.lookup(entry.offset).position);
+            let mut scan = HeaderScan::new(&mut reader, from);
+            let mut agrees = false;
+            while let Some(batch) = scan.next_batch()? {
+                if batch.header.last_offset() >= entry.offset {
+                    agrees = batch.header.base_offset <= entry.offset && batch.header.max_timestamp == entry.timestamp;
+                    break;
+                }
+            }
+            if !agrees {
+                return Err(Error::CorruptIndex {
+                    path: state.time_index.path().to_owned(),
+                    problem: format!(
+                        "last entry (timestamp {}, offset {}) does not match the log",
+                        entry.timestamp, entry.offset
+                    ),
+                });
+            }
+        }
         Ok(())
     }
 
@@ -431,28 +507,89 @@ impl LogSegment {
         Error::NonMonotonicOffsets { base_offset: self.base_offset, first, last, next }
     }
 
-    /// Finds the first batch whose last offset is ≥ `offset`, reading through `reader`.
-    fn translate_offset(&self, reader: &mut ChunkReader<'_>, offset: i64, end: u64) -> Result<Option<ScannedBatch>> {
-        let start = u64::from(self.state.read().offset_index.lookup(offset).position);
+    /// Finds the first batch whose last offset is ≥ `offset`. The index
+    /// entry is looked up before the size is read: an entry is added only
+    /// after the size covering its batch is published, so an entry past the
+    /// size is wrong, never a race with an append.
+    fn translate_offset(&self, log: &LogAccess, offset: i64) -> Result<(Translated, u64)> {
+        let entry = self.state.read().offset_index.lookup(offset);
+        let end = self.size();
+        let is_entry = entry.position > 0 || entry.offset != self.base_offset;
+        let start = u64::from(entry.position);
         if start >= end {
-            return Ok(None);
+            return Ok((if is_entry { Translated::BadIndex } else { Translated::NotHere }, end));
         }
-        let mut scan = HeaderScan::new(reader, start);
-        while let Some(batch) = scan.next_batch()? {
-            if batch.header.last_offset() >= offset {
-                return Ok(Some(batch));
+        let mut reader = ChunkReader::new(source(log), end);
+        let mut scan = HeaderScan::new(&mut reader, start);
+        let mut first = true;
+        loop {
+            match scan.next_batch() {
+                Ok(Some(batch)) => {
+                    if first && is_entry && batch.header.base_offset > entry.offset {
+                        return Ok((Translated::BadIndex, end));
+                    }
+                    first = false;
+                    if batch.header.last_offset() >= offset {
+                        return Ok((Translated::Found(batch), end));
+                    }
+                }
+                // Garbage where an index entry points: suspect the index first.
+                Ok(None) | Err(_) if first && is_entry => return Ok((Translated::BadIndex, end)),
+                Ok(None) => {
+                    return match scan.finish() {
+                        Ok(()) => Ok((Translated::NotHere, end)),
+                        Err((position, e)) => Err(self.damaged(position, offset, e)),
+                    };
+                }
+                Err(e) => return Err(self.damaged(scan.position(), offset, e)),
             }
         }
-        Ok(None)
+    }
+
+    /// [`LogSegment::translate_offset`], rebuilding a wrong index once.
+    fn locate(&self, log: &LogAccess, offset: i64) -> Result<(Option<ScannedBatch>, u64)> {
+        match self.translate_offset(log, offset)? {
+            (Translated::Found(batch), end) => Ok((Some(batch), end)),
+            (Translated::NotHere, end) => Ok((None, end)),
+            (Translated::BadIndex, _) => Err(Error::CorruptIndex {
+                path: segment_file(&self.dir, self.base_offset, INDEX_SUFFIX),
+                problem: format!("the entry for offset {offset} does not match the log"),
+            }),
+        }
+    }
+
+    /// Runs `op`; when it finds the indexes wrong, rebuilds them from the
+    /// `.log` (never cutting it; reported through [`LogSegment::take_reports`])
+    /// and runs it once more.
+    fn with_index_repair<T>(&self, op: impl Fn() -> Result<T>) -> Result<T> {
+        match op() {
+            Err(Error::CorruptIndex { .. }) => {
+                let report = self.rebuild_indexes()?;
+                self.reports.lock().push(report);
+                op()
+            }
+            other => other,
+        }
+    }
+
+    /// The error for damaged bytes at `position` found while reading `offset`.
+    fn damaged(&self, position: u64, offset: i64, cause: Error) -> Error {
+        Error::CorruptSegment { path: self.log_path(), position, offset, source: Box::new(cause.at_position(position)) }
+    }
+
+    /// Index rebuilds done since the segment was opened (a read found an
+    /// index that disagreed with the log), oldest first; each is returned once.
+    pub fn take_reports(&self) -> Vec<RecoveryReport> {
+        std::mem::take(&mut *self.reports.lock())
     }
 
     /// Byte position of the batch holding `offset` (or the first batch after
     /// it, when `offset` falls in a gap), if the segment has one.
     pub fn position_of(&self, offset: i64) -> Result<Option<u64>> {
-        let end = self.size();
-        let log = self.log.read();
-        let mut reader = ChunkReader::new(source(&log), end);
-        Ok(self.translate_offset(&mut reader, offset, end)?.map(|b| b.position))
+        self.with_index_repair(|| {
+            let log = self.log.read();
+            Ok(self.locate(&log, offset)?.0.map(|b| b.position))
+        })
     }
 
     /// Reads whole batches starting with the one that holds `start_offset`
@@ -460,57 +597,99 @@ impl LogSegment {
     /// least that first batch however large. `None` when the segment holds no
     /// batch with an offset ≥ `start_offset`. The first batch may begin
     /// before `start_offset`; readers skip records below it.
+    ///
+    /// Damaged bytes where the first batch should be give
+    /// [`Error::CorruptSegment`]; damage after it ends the read early, and the
+    /// next read (from the damaged batch's offsets) reports it.
     pub fn read(&self, start_offset: i64, max_bytes: u64, min_one_batch: bool) -> Result<Option<Bytes>> {
-        let end = self.size();
-        let log = self.log.read();
-        let mut reader = ChunkReader::new(source(&log), end);
-        let Some(first) = self.translate_offset(&mut reader, start_offset, end)? else {
-            return Ok(None);
-        };
-        let limit = if min_one_batch { max_bytes.max(first.size) } else { max_bytes };
-        let mut boundaries = Vec::new();
-        let mut total = 0u64;
-        let mut scan = HeaderScan::new(&mut reader, first.position);
-        while let Some(batch) = scan.next_batch()? {
-            if total + batch.size > limit {
-                break;
+        Ok(self.read_at(start_offset, max_bytes, min_one_batch)?.map(|(bytes, _)| bytes))
+    }
+
+    /// [`LogSegment::read`], with the file position of the first byte read.
+    pub(crate) fn read_at(
+        &self,
+        start_offset: i64,
+        max_bytes: u64,
+        min_one_batch: bool,
+    ) -> Result<Option<(Bytes, u64)>> {
+        self.with_index_repair(|| {
+            let log = self.log.read();
+            let (first, end) = self.locate(&log, start_offset)?;
+            let Some(first) = first else { return Ok(None) };
+            let limit = if min_one_batch { max_bytes.max(first.size) } else { max_bytes };
+            let mut boundaries = Vec::new();
+            let mut total = 0u64;
+            let mut reader = ChunkReader::new(source(&log), end);
+            let mut scan = HeaderScan::new(&mut reader, first.position);
+            // Damage after the first batch ends the read; it is reported when read from.
+            while let Ok(Some(batch)) = scan.next_batch() {
+                if total + batch.size > limit {
+                    break;
+                }
+                total += batch.size;
+                boundaries.push(total);
             }
-            total += batch.size;
-            boundaries.push(total);
-        }
-        // Usually already in the reader's cache: no further system call.
-        let bytes = reader.get(first.position, total as usize)?;
-        // A concurrent truncation may have shortened the file: keep whole batches only.
-        let whole = boundaries.iter().rev().find(|&&b| b <= bytes.len() as u64).copied().unwrap_or(0);
-        Ok(Some(bytes.slice(..whole as usize)))
+            // Usually already in the reader's cache: no further system call.
+            let bytes = reader.get(first.position, total as usize)?;
+            // A concurrent truncation may have shortened the file: keep whole batches only.
+            let whole = boundaries.iter().rev().find(|&&b| b <= bytes.len() as u64).copied().unwrap_or(0);
+            Ok(Some((bytes.slice(..whole as usize), first.position)))
+        })
     }
 
     /// The first record with timestamp ≥ `target` and offset ≥
     /// `starting_offset` (SPEC §2.7), as (its timestamp, its offset).
     pub fn find_offset_by_timestamp(&self, target: i64, starting_offset: i64) -> Result<Option<TimestampOffset>> {
-        let end = self.size();
-        let position = {
-            let state = self.state.read();
-            let floor = state.time_index.lookup(target);
-            state.offset_index.lookup(floor.offset.max(starting_offset)).position
-        };
+        self.with_index_repair(|| self.find_offset_by_timestamp_once(target, starting_offset))
+    }
+
+    fn find_offset_by_timestamp_once(&self, target: i64, starting_offset: i64) -> Result<Option<TimestampOffset>> {
+        let floor = self.state.read().time_index.lookup(target);
         let log = self.log.read();
+        if floor.timestamp != NO_TIMESTAMP {
+            // Trust the time entry only if its batch agrees with it.
+            let agrees = match self.locate(&log, floor.offset)?.0 {
+                Some(b) => b.header.base_offset <= floor.offset && b.header.max_timestamp == floor.timestamp,
+                None => false,
+            };
+            if !agrees {
+                return Err(Error::CorruptIndex {
+                    path: segment_file(&self.dir, self.base_offset, TIME_INDEX_SUFFIX),
+                    problem: format!(
+                        "entry (timestamp {}, offset {}) does not match the log",
+                        floor.timestamp, floor.offset
+                    ),
+                });
+            }
+        }
+        let from = floor.offset.max(starting_offset);
+        let (Some(first), end) = self.locate(&log, from)? else { return Ok(None) };
         let mut reader = ChunkReader::new(source(&log), end);
-        let mut scan = HeaderScan::new(&mut reader, u64::from(position));
-        while let Some(batch) = scan.next_batch()? {
+        let mut scan = HeaderScan::new(&mut reader, first.position);
+        loop {
+            let batch = match scan.next_batch() {
+                Ok(Some(batch)) => batch,
+                Ok(None) => {
+                    return match scan.finish() {
+                        Ok(()) => Ok(None),
+                        Err((position, e)) => Err(self.damaged(position, from, e)),
+                    };
+                }
+                Err(e) => return Err(self.damaged(scan.position(), from, e)),
+            };
             if batch.header.max_timestamp < target || batch.header.last_offset() < starting_offset {
                 continue;
             }
             let bytes = read_range(&log, batch.position, batch.size)?;
-            let decoded = RecordBatch::new(bytes).map_err(|e| e.at_position(batch.position))?;
-            for record in decoded.records()? {
-                let record = record?;
+            let offset = batch.header.base_offset;
+            let decoded = RecordBatch::new(bytes).map_err(|e| self.damaged(batch.position, offset, e))?;
+            for record in decoded.records().map_err(|e| self.damaged(batch.position, offset, e))? {
+                let record = record.map_err(|e| self.damaged(batch.position, offset, e))?;
                 if record.timestamp() >= target && record.offset() >= starting_offset {
                     return Ok(Some(TimestampOffset { timestamp: record.timestamp(), offset: record.offset() }));
                 }
             }
         }
-        Ok(None)
     }
 
     /// Removes every batch from the one holding `offset` (or the first after
@@ -523,8 +702,17 @@ impl LogSegment {
         let old_size = self.size();
         let new_size = {
             let log = self.log.read();
-            let mut reader = ChunkReader::new(source(&log), old_size);
-            self.translate_offset(&mut reader, offset, old_size)?.map_or(old_size, |batch| batch.position)
+            match self.translate_offset(&log, offset)? {
+                (Translated::Found(batch), _) => batch.position,
+                (Translated::NotHere, _) => old_size,
+                (Translated::BadIndex, _) => {
+                    drop(log);
+                    return Err(Error::CorruptIndex {
+                        path: segment_file(&self.dir, self.base_offset, INDEX_SUFFIX),
+                        problem: format!("the entry for offset {offset} does not match the log; reopen to rebuild it"),
+                    });
+                }
+            }
         };
         self.size.store(new_size, Ordering::Release);
         if new_size < old_size {
@@ -559,6 +747,21 @@ impl LogSegment {
     /// indexes from scratch and cuts everything from the first invalid batch
     /// on. Read-only segments rebuild in memory and cut nothing on disk.
     pub fn recover(&self, max_batch_bytes: u64) -> Result<RecoveryReport> {
+        self.recover_with(true, max_batch_bytes)
+    }
+
+    /// Rebuilds both indexes from the `.log` without cutting anything: for a
+    /// sealed segment whose data is trusted but whose index disagrees with
+    /// it. Damaged bytes stay in place, and reads of them report them.
+    pub(crate) fn rebuild_indexes(&self) -> Result<RecoveryReport> {
+        self.recover_with(false, MAX_SEGMENT_BYTES)
+    }
+
+    fn recover_inner(&self, cut: bool) -> Result<RecoveryReport> {
+        self.recover_with(cut, MAX_SEGMENT_BYTES)
+    }
+
+    fn recover_with(&self, cut: bool, max_batch_bytes: u64) -> Result<RecoveryReport> {
         let _writer = self.writer.lock();
         let writable = self.mode == OpenMode::ReadWrite;
         // Readers wait while the segment is rebuilt; lock order `log`, then `state`.
@@ -618,11 +821,12 @@ impl LogSegment {
             match (cause.is_none(), scan.end()) {
                 (true, Some(ScanEnd::Corrupt(e))) => cause = Some(e.to_string()),
                 (true, Some(ScanEnd::Torn)) => cause = Some(format!("incomplete batch at position {valid}")),
+                (true, _) if valid < file_size => cause = Some(format!("a fragment of a batch at position {valid}")),
                 _ => {}
             }
             (valid, batches, cause)
         };
-        let truncated_bytes = file_size - valid_bytes;
+        let truncated_bytes = if cut { file_size - valid_bytes } else { 0 };
         if writable && truncated_bytes > 0 {
             if log.mapped.take().is_some() {
                 log.file.replace_with_prefix(valid_bytes)?;
@@ -630,11 +834,18 @@ impl LogSegment {
                 log.file.truncate(valid_bytes)?;
             }
         }
-        self.size.store(valid_bytes, Ordering::Release);
+        // Without a cut, damaged bytes stay inside the published size, so
+        // that reading them is an error rather than a silent end.
+        self.size.store(if cut { valid_bytes } else { file_size }, Ordering::Release);
         state.offset_index.trim()?;
         let (ts, off) = (state.max_timestamp, state.offset_of_max_timestamp);
         state.time_index.maybe_append(ts, off, true)?;
         state.time_index.trim()?;
+        if !cut && log.mapped.is_none() && writable {
+            // A segment that may still take appends keeps room for entries.
+            state.offset_index.resize(self.config.max_index_size)?;
+            state.time_index.resize(self.config.max_index_size)?;
+        }
         Ok(RecoveryReport { base_offset: self.base_offset, valid_bytes, truncated_bytes, batches, cause })
     }
 
@@ -694,6 +905,12 @@ impl LogSegment {
         let mut state = self.state.write();
         let (ts, off) = (state.max_timestamp, state.offset_of_max_timestamp);
         if ts >= 0 {
+            // The index is a cache: when it was trimmed to fewer slots than
+            // its closing entry needs (its last page lost in a crash), grow it.
+            let needed = (state.time_index.len() as u64 + 2) * 12;
+            if state.time_index.is_full() {
+                state.time_index.resize(needed)?;
+            }
             state.time_index.maybe_append(ts, off, true)?;
         }
         if self.mode == OpenMode::ReadWrite {
@@ -727,13 +944,7 @@ impl LogSegment {
     /// Renames the segment's files to `*.deleted` (the first step of
     /// deletion; readers holding the segment keep reading) and returns the new paths.
     pub fn rename_to_deleted(&self) -> Result<Vec<PathBuf>> {
-        let mut renamed = Vec::new();
-        for suffix in [LOG_SUFFIX, INDEX_SUFFIX, TIME_INDEX_SUFFIX] {
-            if let Some(p) = files::rename_to_deleted(&segment_file(&self.dir, self.base_offset, suffix))? {
-                renamed.push(p);
-            }
-        }
-        Ok(renamed)
+        rename_segment_to_deleted(&self.dir, self.base_offset)
     }
 
     /// Deletes the segment: renames its files to `*.deleted`, then removes them.
@@ -746,6 +957,18 @@ impl LogSegment {
         }
         Ok(())
     }
+}
+
+/// Renames the files of the segment at `base_offset` in `dir` to `*.deleted`
+/// without opening it; returns the new paths.
+pub(crate) fn rename_segment_to_deleted(dir: &Path, base_offset: i64) -> Result<Vec<PathBuf>> {
+    let mut renamed = Vec::new();
+    for suffix in [LOG_SUFFIX, INDEX_SUFFIX, TIME_INDEX_SUFFIX] {
+        if let Some(p) = files::rename_to_deleted(&segment_file(dir, base_offset, suffix))? {
+            renamed.push(p);
+        }
+    }
+    Ok(renamed)
 }
 
 fn source(log: &LogAccess) -> Source<'_> {

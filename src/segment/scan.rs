@@ -96,6 +96,28 @@ impl<'r, 'a> HeaderScan<'r, 'a> {
         self.end
     }
 
+    /// Byte position of the next batch (where the scan stopped, once it has).
+    pub fn position(&self) -> u64 {
+        self.position
+    }
+
+    /// After [`HeaderScan::next_batch`] returned `None`: `Ok` when the scan
+    /// reached exactly the end of the range; otherwise the damage found, with
+    /// its position. Within a segment's published size every byte belongs to
+    /// a whole batch, so anything else is damage.
+    pub fn finish(self) -> std::result::Result<(), (u64, Error)> {
+        let position = self.position;
+        let rest = self.reader.end.saturating_sub(position);
+        match self.end {
+            Some(ScanEnd::End) | None if rest == 0 => Ok(()),
+            Some(ScanEnd::Corrupt(e)) => Err((position, e)),
+            _ => {
+                let problem = BatchProblem::Truncated { needed: RECORD_BATCH_OVERHEAD as u64, available: rest };
+                Err((position, Error::MalformedBatch { position: Some(position), problem }))
+            }
+        }
+    }
+
     /// The next batch, or `None` when the scan stops (see [`HeaderScan::end`]).
     pub fn next_batch(&mut self) -> Result<Option<ScannedBatch>> {
         if self.end.is_some() {
