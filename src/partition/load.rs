@@ -60,6 +60,8 @@ pub(super) fn load(dir: &Path, config: &LogConfig, known_log_start: Option<i64>)
     let seg_config = config.segment_config();
 
     let mut slots: Vec<Arc<SegmentSlot>> = Vec::new();
+    // Whether recovery cut damaged or torn data.
+    let mut recovery_cut = false;
     if clean {
         // Trust everything but the active segment, which opens (and checks its tail) now.
         let last = bases.len().saturating_sub(1);
@@ -96,6 +98,7 @@ pub(super) fn load(dir: &Path, config: &LogConfig, known_log_start: Option<i64>)
                 cut = true;
             }
             if cut {
+                recovery_cut = true;
                 for suffix in [LOG_SUFFIX, INDEX_SUFFIX, TIME_INDEX_SUFFIX] {
                     remove_file_if_present(&segment_file(dir, base, suffix))?;
                 }
@@ -113,6 +116,7 @@ pub(super) fn load(dir: &Path, config: &LogConfig, known_log_start: Option<i64>)
                 None => seg.recover(u64::MAX)?,
             };
             cut = report.truncated_bytes > 0;
+            recovery_cut |= cut;
             if cut || report.cause.is_some() {
                 reports.push(report);
             }
@@ -130,7 +134,19 @@ pub(super) fn load(dir: &Path, config: &LogConfig, known_log_start: Option<i64>)
         None => state.log_start_offset.max(known_log_start.unwrap_or(0)),
     };
     let mut claimed_start = state.log_start_offset.max(known_log_start.unwrap_or(0));
-    if !slots.is_empty() && claimed_start > log_end {
+    if !slots.is_empty() && claimed_start > log_end && recovery_cut {
+        // Recovery cut damaged data and what is left lies below the log
+        // start (records deleted already): start afresh there, as Kafka does.
+        reports.push(note(
+            claimed_start,
+            format!("after recovery the log ends at {log_end}, below its start {claimed_start}: restarted empty there"),
+        ));
+        for slot in slots.drain(..) {
+            for path in crate::segment::rename_segment_to_deleted(dir, slot.base_offset())? {
+                remove_file_if_present(&path)?;
+            }
+        }
+    } else if !slots.is_empty() && claimed_start > log_end {
         // Nothing is deleted on the state's word alone: trust the segments.
         reports.push(note(
             slots.first().map_or(0, |s| s.base_offset()),
