@@ -229,8 +229,9 @@ pub enum Error {
         requested: u32,
     },
 
-    /// Another store (in this or another process) has the data directory open.
-    #[error("data directory {} is locked by another open store", path.display())]
+    /// The directory (a store's data directory or a partition directory) is
+    /// open elsewhere: in this process or another.
+    #[error("{} is locked: the directory is already open, in this or another process", path.display())]
     Locked {
         /// The lock file.
         path: PathBuf,

@@ -10,7 +10,6 @@ mod metadata;
 pub mod names;
 
 use std::collections::BTreeMap;
-use std::fs::{File, OpenOptions};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
@@ -23,12 +22,13 @@ pub use maintenance::MaintenanceReport;
 use metadata::{META_DIR, TopicMeta, meta_path};
 use names::{parse_partition_dir_name, partition_dir_name, validate_topic_name};
 
+use crate::dirlock::{DirLock, SharedLock};
 use crate::error::{Error, Result};
 use crate::partitioner::KeylessStrategy;
-use crate::topic::{Topic, TopicConfig};
+use crate::topic::{Topic, TopicConfig, TopicHome};
 
 /// The lock file held while a store is open.
-pub const LOCK_FILE: &str = ".lock";
+pub const LOCK_FILE: &str = crate::dirlock::LOCK_FILE;
 /// Suffix of partition directories of a deleted topic, awaiting removal.
 const DELETE_SUFFIX: &str = "-delete";
 
@@ -40,8 +40,23 @@ pub(crate) struct Shared {
     pub topics: RwLock<BTreeMap<String, Topic>>,
 }
 
+impl Shared {
+    /// What a topic of this store shares with it.
+    fn home(&self, lock: &SharedLock) -> TopicHome {
+        TopicHome { data_dir: self.dir.clone(), clock: self.config.clock_handle(), store_lock: lock.clone() }
+    }
+}
+
 /// A data directory of topics. Open it once: a second open of the same
 /// directory, from this process or another, fails with [`Error::Locked`].
+///
+/// The directory stays locked for as long as the store or any [`Topic`] or
+/// [`crate::Partition`] handle taken from it lives, so no second store can
+/// assign offsets a live handle also assigns. [`Store::close`] closes every
+/// partition (old handles then return [`Error::Closed`]) and releases the
+/// directory at once. Dropping the store without `close` stops its
+/// maintenance and flushes every partition and the checkpoints as far as it
+/// can, ignoring errors; the lock is then released when the last handle goes.
 ///
 /// ```
 /// use topiclog::{Record, Store, StoreConfig, TopicConfig};
@@ -57,7 +72,10 @@ pub(crate) struct Shared {
 pub struct Store {
     shared: Arc<Shared>,
     maintenance: Option<Maintenance>,
-    _lock: File,
+    /// Shared with every topic and partition handle.
+    lock: SharedLock,
+    /// `close` ran: dropping has nothing left to do.
+    closed: bool,
 }
 
 impl Store {
@@ -65,12 +83,12 @@ impl Store {
     pub fn open(dir: impl AsRef<Path>, config: StoreConfig) -> Result<Self> {
         let dir = dir.as_ref().to_path_buf();
         std::fs::create_dir_all(&dir).map_err(|e| Error::io("create directory", &dir, e))?;
-        let lock = lock_directory(&dir)?;
+        let lock = SharedLock::new(DirLock::acquire(&dir)?);
         config.topic_defaults()?;
         let shared = Arc::new(Shared { dir: dir.clone(), config, topics: RwLock::new(BTreeMap::new()) });
-        load_topics(&shared)?;
+        load_topics(&shared, &lock)?;
         let maintenance = shared.config.maintenance_enabled().then(|| Maintenance::start(shared.clone()));
-        Ok(Self { shared, maintenance, _lock: lock })
+        Ok(Self { shared, maintenance, lock, closed: false })
     }
 
     /// The data directory.
@@ -104,15 +122,7 @@ impl Store {
             deleting: false,
         };
         meta.write(&self.shared.dir, name)?;
-        let topic = Topic::open(
-            self.shared.dir.clone(),
-            name,
-            partitions,
-            overrides,
-            config,
-            meta.keyless,
-            self.shared.config.clock_handle(),
-        )?;
+        let topic = Topic::open(self.shared.home(&self.lock), name, partitions, overrides, config, meta.keyless)?;
         topics.insert(name.to_string(), topic.clone());
         Ok(topic)
     }
@@ -152,7 +162,10 @@ impl Store {
         self.shared.topics.write().remove(name);
         topic.inner.deleted.store(true, std::sync::atomic::Ordering::Release);
         for p in topic.partitions() {
-            let _ = p.close();
+            if p.close().is_err() {
+                // Its files go anyway; its directory must not stay locked.
+                p.abandon();
+            }
         }
         finish_deletion(&self.shared.dir, name, meta.partitions)
     }
@@ -240,8 +253,11 @@ impl Store {
 
     /// Stops maintenance, flushes and closes every partition (a clean
     /// shutdown: the next open scans nothing), writes the checkpoints and
-    /// releases the directory.
+    /// releases the directory, even while old handles live (they return
+    /// [`Error::Closed`]). After an error the directory stays locked until
+    /// the last handle is dropped.
     pub fn close(mut self) -> Result<()> {
+        self.closed = true;
         if let Some(m) = self.maintenance.take() {
             m.stop();
         }
@@ -259,39 +275,36 @@ impl Store {
         }
         match first_error {
             Some(e) => Err(e),
-            None => Ok(()),
+            None => {
+                self.lock.release();
+                Ok(())
+            }
         }
     }
 }
 
 impl Drop for Store {
+    /// Without `close`: stops maintenance and flushes what it can; the lock
+    /// stays with the handles still alive (see [`Store`]).
     fn drop(&mut self) {
         if let Some(m) = self.maintenance.take() {
             m.stop();
         }
-    }
-}
-
-fn lock_directory(dir: &Path) -> Result<File> {
-    let path = dir.join(LOCK_FILE);
-    let file = OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create(true)
-        .truncate(false)
-        .open(&path)
-        .map_err(|e| Error::io("open lock file", &path, e))?;
-    match file.try_lock() {
-        Ok(()) => Ok(file),
-        Err(std::fs::TryLockError::WouldBlock) => Err(Error::Locked { path }),
-        Err(std::fs::TryLockError::Error(e)) => Err(Error::io("lock", &path, e)),
+        if self.closed {
+            return;
+        }
+        let topics: Vec<Topic> = self.shared.topics.read().values().cloned().collect();
+        for p in topics.iter().flat_map(Topic::partitions) {
+            let _ = p.flush();
+        }
+        let _ = maintenance::write_checkpoints(&self.shared);
     }
 }
 
 /// Loads the topics of the data directory: finishes interrupted deletions,
 /// and adopts partition directories with no metadata (a directory written by
 /// Kafka, or a topic whose creation was cut short) as topics with defaults.
-fn load_topics(shared: &Shared) -> Result<()> {
+fn load_topics(shared: &Shared, lock: &SharedLock) -> Result<()> {
     let dir = &shared.dir;
     let mut known = BTreeMap::new();
     for (name, path) in TopicMeta::list(dir)? {
@@ -327,15 +340,7 @@ fn load_topics(shared: &Shared) -> Result<()> {
     let mut topics = shared.topics.write();
     for (name, meta) in known {
         let (config, _) = shared.config.resolve(&meta.overrides)?;
-        let topic = Topic::open(
-            dir.clone(),
-            &name,
-            meta.partitions,
-            meta.overrides,
-            config,
-            meta.keyless,
-            shared.config.clock_handle(),
-        )?;
+        let topic = Topic::open(shared.home(lock), &name, meta.partitions, meta.overrides, config, meta.keyless)?;
         topics.insert(name, topic);
     }
     Ok(())

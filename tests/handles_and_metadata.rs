@@ -1,0 +1,168 @@
+//! Handles and metadata: a partition or store directory has one owner at a
+//! time (within and across processes, for as long as any handle lives, and
+//! not leaked into child processes); concurrent metadata changes all persist;
+//! long topic names fit the file system; metadata files are checked on load.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use topiclog::partition::Partition;
+use topiclog::store::StoreConfig;
+use topiclog::{Error, LogConfig, Record, Store, TopicConfig};
+
+fn quiet() -> StoreConfig {
+    StoreConfig::new().maintenance(false)
+}
+
+fn values(p: &Partition) -> Vec<String> {
+    p.read_from(p.log_start_offset())
+        .unwrap()
+        .map(|r| String::from_utf8(r.unwrap().value().unwrap().to_vec()).unwrap())
+        .collect()
+}
+
+/// Runs the ignored test `name` of this test binary in a child process.
+fn child(name: &str, dir: &Path) -> std::process::ExitStatus {
+    std::process::Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", name, "--ignored", "--nocapture", "--test-threads=1"])
+        .env("TOPICLOG_CHILD_DIR", dir)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .unwrap()
+}
+
+// Defect 8: one partition directory, one owner.
+
+#[test]
+fn a_partition_directory_opened_twice_is_locked() {
+    let dir = tempfile::tempdir().unwrap();
+    let first = Partition::open(dir.path(), LogConfig::new()).unwrap();
+    first.append(&[Record::new().value("acknowledged")]).unwrap();
+    let second = Partition::open(dir.path(), LogConfig::new());
+    assert!(matches!(second, Err(Error::Locked { .. })), "{second:?}");
+
+    // A clone keeps the directory locked after the original is gone.
+    let clone = first.clone();
+    drop(first);
+    assert!(matches!(Partition::open(dir.path(), LogConfig::new()), Err(Error::Locked { .. })));
+    assert_eq!(values(&clone), vec!["acknowledged".to_string()], "nothing written over");
+
+    // Closing releases it (a closed handle cannot write); so does dropping the last handle.
+    clone.close().unwrap();
+    let reopened = Partition::open(dir.path(), LogConfig::new()).unwrap();
+    assert!(matches!(clone.append(&[Record::new().value("late")]), Err(Error::Closed { .. })));
+    assert_eq!(reopened.append(&[Record::new().value("next")]).unwrap().first_offset, 1);
+    drop(reopened);
+    let again = Partition::open(dir.path(), LogConfig::new()).unwrap();
+    assert_eq!(values(&again), vec!["acknowledged".to_string(), "next".to_string()]);
+}
+
+#[test]
+#[ignore = "run by a_second_process_cannot_open_a_partition_in_use"]
+fn child_expects_partition_locked() {
+    let dir = std::env::var("TOPICLOG_CHILD_DIR").unwrap();
+    let opened = Partition::open(&dir, LogConfig::new());
+    assert!(matches!(opened, Err(Error::Locked { .. })), "{opened:?}");
+}
+
+#[test]
+fn a_second_process_cannot_open_a_partition_in_use() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = Partition::open(dir.path(), LogConfig::new()).unwrap();
+    p.append(&[Record::new().value("mine")]).unwrap();
+    assert!(child("child_expects_partition_locked", dir.path()).success(), "the child saw the partition locked");
+    assert_eq!(values(&p), vec!["mine".to_string()]);
+}
+
+// Defect 9: handles keep the store's directory locked; dropping the store flushes.
+
+#[test]
+fn a_dropped_store_stays_locked_while_a_topic_handle_lives() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path(), quiet()).unwrap();
+    let topic = store.create_topic("orders", 1, TopicConfig::new()).unwrap();
+    assert_eq!(topic.send(Record::new().value("a")).unwrap().offset, 0);
+    drop(store);
+    let second = Store::open(dir.path(), quiet());
+    assert!(matches!(&second, Err(Error::Locked { path }) if path == &dir.path().join(".lock")), "{second:?}");
+    assert_eq!(topic.send(Record::new().value("b")).unwrap().offset, 1);
+    drop(topic);
+    let store = Store::open(dir.path(), quiet()).unwrap();
+    let topic = store.existing_topic("orders").unwrap();
+    assert_eq!(topic.send(Record::new().value("c")).unwrap().offset, 2, "no offset assigned twice");
+    assert_eq!(values(&topic.partition(0).unwrap()), vec!["a", "b", "c"]);
+}
+
+#[test]
+fn a_dropped_store_stays_locked_while_a_partition_handle_lives() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path(), quiet()).unwrap();
+    let partition = store.create_topic("orders", 2, TopicConfig::new()).unwrap().partition(1).unwrap();
+    drop(store);
+    let second = Store::open(dir.path(), quiet());
+    assert!(matches!(&second, Err(Error::Locked { path }) if path == &dir.path().join(".lock")), "{second:?}");
+    drop(partition);
+    Store::open(dir.path(), quiet()).unwrap().close().unwrap();
+}
+
+#[test]
+fn dropping_a_store_without_close_flushes_its_partitions() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path(), quiet()).unwrap();
+    let topic = store.create_topic("orders", 1, TopicConfig::new()).unwrap();
+    for i in 0..3 {
+        topic.send(Record::new().value(format!("v{i}"))).unwrap();
+    }
+    let p = topic.partition(0).unwrap();
+    assert_eq!(p.recovery_point(), 0, "nothing flushed yet");
+    drop(store);
+    assert_eq!(p.recovery_point(), 3, "flushed on drop");
+}
+
+#[test]
+fn a_closed_store_reopens_while_old_handles_live() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path(), quiet()).unwrap();
+    let topic = store.create_topic("orders", 1, TopicConfig::new()).unwrap();
+    topic.send(Record::new().value("a")).unwrap();
+    store.close().unwrap();
+    let store = Store::open(dir.path(), quiet()).unwrap();
+    assert!(matches!(topic.send(Record::new().value("stale")), Err(Error::Closed { .. })));
+    assert_eq!(store.existing_topic("orders").unwrap().send(Record::new().value("b")).unwrap().offset, 1);
+}
+
+// Defect 10: the lock is not inherited by child processes.
+
+#[test]
+fn a_store_reopens_at_once_while_another_thread_spawns_processes() {
+    let dir = tempfile::tempdir().unwrap();
+    Store::open(dir.path(), quiet()).unwrap().create_topic("t", 1, TopicConfig::new()).unwrap();
+    let done = Arc::new(AtomicBool::new(false));
+    let spawner = {
+        let done = done.clone();
+        std::thread::spawn(move || {
+            let mut spawned = 0;
+            while !done.load(Ordering::Acquire) && spawned < 2000 {
+                std::process::Command::new("true").status().unwrap();
+                spawned += 1;
+            }
+            spawned
+        })
+    };
+    let mut failures = Vec::new();
+    for i in 0..100 {
+        match Store::open(dir.path(), quiet()) {
+            Ok(store) => store.close().unwrap(),
+            Err(e) => failures.push(format!("reopen {i}: {e}")),
+        }
+    }
+    done.store(true, Ordering::Release);
+    let spawned = spawner.join().unwrap();
+    assert!(
+        failures.is_empty(),
+        "{} of 100 reopens failed ({spawned} processes spawned): {failures:?}",
+        failures.len()
+    );
+}
