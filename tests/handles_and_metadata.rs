@@ -4,8 +4,8 @@
 //! long topic names fit the file system; metadata files are checked on load.
 
 use std::path::Path;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Barrier};
 
 use topiclog::partition::Partition;
 use topiclog::store::StoreConfig;
@@ -165,4 +165,81 @@ fn a_store_reopens_at_once_while_another_thread_spawns_processes() {
         "{} of 100 reopens failed ({spawned} processes spawned): {failures:?}",
         failures.len()
     );
+}
+
+// Defect 11: concurrent metadata changes.
+
+#[test]
+fn concurrent_config_changes_of_one_topic_all_persist() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(Store::open(dir.path(), quiet()).unwrap());
+    let rounds = 20;
+    for round in 0..rounds {
+        let name = format!("t{round}");
+        store.create_topic(&name, 1, TopicConfig::new()).unwrap();
+        let barrier = Arc::new(Barrier::new(2));
+        let threads: Vec<_> = [("retention.ms", 1000 + round), ("retention.bytes", 2000 + round)]
+            .into_iter()
+            .map(|(key, value)| {
+                let (store, barrier, name) = (store.clone(), barrier.clone(), name.clone());
+                std::thread::spawn(move || {
+                    barrier.wait();
+                    store.set_topic_config(&name, key, &value.to_string())
+                })
+            })
+            .collect();
+        for t in threads {
+            t.join().unwrap().unwrap();
+        }
+        let overrides = store.existing_topic(&name).unwrap().overrides();
+        assert_eq!(overrides.get("retention.ms"), Some(&(1000 + round).to_string()), "round {round}");
+        assert_eq!(overrides.get("retention.bytes"), Some(&(2000 + round).to_string()), "round {round}");
+    }
+    Arc::into_inner(store).unwrap().close().unwrap();
+    let store = Store::open(dir.path(), quiet()).unwrap();
+    for round in 0..rounds {
+        let config = store.existing_topic(&format!("t{round}")).unwrap().config();
+        assert_eq!((config.retention_ms, config.retention_bytes), (1000 + round, 2000 + round), "round {round}");
+    }
+}
+
+#[test]
+fn add_partitions_racing_config_changes_keeps_both() {
+    let dir = tempfile::tempdir().unwrap();
+    let keys = ["retention.ms", "retention.bytes", "segment.ms", "flush.messages", "flush.ms"];
+    let rounds = 10;
+    {
+        let store = Arc::new(Store::open(dir.path(), quiet()).unwrap());
+        for round in 0..rounds {
+            let name = format!("t{round}");
+            store.create_topic(&name, 2, TopicConfig::new()).unwrap();
+            let barrier = Arc::new(Barrier::new(2));
+            let grower = {
+                let (store, barrier, name) = (store.clone(), barrier.clone(), name.clone());
+                std::thread::spawn(move || {
+                    barrier.wait();
+                    store.add_partitions(&name, 6)
+                })
+            };
+            let setter = {
+                let (store, barrier, name) = (store.clone(), barrier.clone(), name.clone());
+                std::thread::spawn(move || {
+                    barrier.wait();
+                    keys.iter().try_for_each(|k| store.set_topic_config(&name, k, "123456"))
+                })
+            };
+            grower.join().unwrap().unwrap();
+            setter.join().unwrap().unwrap();
+        }
+        Arc::into_inner(store).unwrap().close().unwrap();
+    }
+    let store = Store::open(dir.path(), quiet()).unwrap();
+    for round in 0..rounds {
+        let topic = store.existing_topic(&format!("t{round}")).unwrap();
+        assert_eq!(topic.partition_count(), 6, "round {round}");
+        let overrides = topic.overrides();
+        for k in keys {
+            assert_eq!(overrides.get(k).map(String::as_str), Some("123456"), "round {round}, key {k}");
+        }
+    }
 }

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result};
-use crate::fsutil::write_atomically;
+use crate::fsutil::{TEMP_SUFFIX, write_atomically};
 use crate::partitioner::KeylessStrategy;
 
 /// Folder of topic metadata files inside the data directory. Not a valid
@@ -99,7 +99,7 @@ impl TopicMeta {
             let name = entry.file_name().to_string_lossy().into_owned();
             if let Some(topic) = name.strip_suffix(SUFFIX) {
                 out.push((topic.to_string(), entry.path()));
-            } else if name.ends_with(".tmp") {
+            } else if name.ends_with(TEMP_SUFFIX) {
                 // A write cut short by a crash: the previous version stands.
                 let _ = std::fs::remove_file(entry.path());
             }

@@ -2,6 +2,10 @@
 //! entry: store-wide defaults with per-topic overrides, an exclusive lock,
 //! Kafka's offset checkpoints, and background maintenance (retention, timed
 //! flush, delayed file deletion, checkpoints).
+//!
+//! Metadata changes (creating, deleting and growing topics, changing their
+//! configuration) are serialized: each reads, writes and applies a topic's
+//! metadata as one step.
 
 pub mod checkpoint;
 mod config;
@@ -14,7 +18,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use parking_lot::RwLock;
+use parking_lot::{Mutex, RwLock};
 
 pub use config::{ConfigEntry, ConfigSource, StoreConfig};
 use maintenance::Maintenance;
@@ -38,6 +42,8 @@ pub(crate) struct Shared {
     pub dir: PathBuf,
     pub config: StoreConfig,
     pub topics: RwLock<BTreeMap<String, Topic>>,
+    /// Held across each metadata change's read, write and apply.
+    pub metadata: Mutex<()>,
 }
 
 impl Shared {
@@ -85,7 +91,12 @@ impl Store {
         std::fs::create_dir_all(&dir).map_err(|e| Error::io("create directory", &dir, e))?;
         let lock = SharedLock::new(DirLock::acquire(&dir)?);
         config.topic_defaults()?;
-        let shared = Arc::new(Shared { dir: dir.clone(), config, topics: RwLock::new(BTreeMap::new()) });
+        let shared = Arc::new(Shared {
+            dir: dir.clone(),
+            config,
+            topics: RwLock::new(BTreeMap::new()),
+            metadata: Mutex::new(()),
+        });
         load_topics(&shared, &lock)?;
         let maintenance = shared.config.maintenance_enabled().then(|| Maintenance::start(shared.clone()));
         Ok(Self { shared, maintenance, lock, closed: false })
@@ -108,6 +119,7 @@ impl Store {
         let partitions = if partitions == 0 { self.shared.config.num_partitions() } else { partitions };
         let overrides = overrides.into_map();
         let (config, _) = self.shared.config.resolve(&overrides)?;
+        let _metadata = self.shared.metadata.lock();
         let mut topics = self.shared.topics.write();
         if topics.contains_key(name) || meta_path(&self.shared.dir, name).exists() {
             return Err(Error::TopicExists { name: name.to_string() });
@@ -155,6 +167,7 @@ impl Store {
     /// Deletes topic `name`: its partition directories are renamed at once
     /// and removed by the background maintenance.
     pub fn delete_topic(&self, name: &str) -> Result<()> {
+        let _metadata = self.shared.metadata.lock();
         let topic = self.existing_topic(name)?;
         let mut meta = self.meta(&topic);
         meta.deleting = true;
@@ -182,6 +195,7 @@ impl Store {
     /// Grows topic `name` to `count` partitions; a count that does not grow
     /// it is an error, as in Kafka.
     pub fn add_partitions(&self, name: &str, count: u32) -> Result<()> {
+        let _metadata = self.shared.metadata.lock();
         let topic = self.existing_topic(name)?;
         let current = topic.partition_count();
         if count <= current {
@@ -196,6 +210,7 @@ impl Store {
     /// Sets override `key` = `value` on topic `name`: validated, applied to
     /// the live partitions, persisted.
     pub fn set_topic_config(&self, name: &str, key: &str, value: &str) -> Result<()> {
+        let _metadata = self.shared.metadata.lock();
         let topic = self.existing_topic(name)?;
         let mut overrides = topic.overrides();
         overrides.insert(key.to_string(), value.to_string());
@@ -204,12 +219,14 @@ impl Store {
 
     /// Removes override `key` from topic `name` (the store or Kafka default applies again).
     pub fn delete_topic_config(&self, name: &str, key: &str) -> Result<()> {
+        let _metadata = self.shared.metadata.lock();
         let topic = self.existing_topic(name)?;
         let mut overrides = topic.overrides();
         overrides.remove(key);
         self.apply_overrides(&topic, overrides)
     }
 
+    /// Persists and applies `overrides`; the caller holds the metadata lock.
     fn apply_overrides(&self, topic: &Topic, overrides: BTreeMap<String, String>) -> Result<()> {
         let (config, _) = self.shared.config.resolve(&overrides)?;
         let meta = TopicMeta { overrides: overrides.clone(), ..self.meta(topic) };
@@ -219,6 +236,7 @@ impl Store {
 
     /// Sets how topic `name` spreads records without a key; persisted.
     pub fn set_keyless_strategy(&self, name: &str, strategy: KeylessStrategy) -> Result<()> {
+        let _metadata = self.shared.metadata.lock();
         let topic = self.existing_topic(name)?;
         let meta = TopicMeta { keyless: strategy, ..self.meta(&topic) };
         meta.write(&self.shared.dir, name)?;
@@ -306,6 +324,7 @@ impl Drop for Store {
 /// Kafka, or a topic whose creation was cut short) as topics with defaults.
 fn load_topics(shared: &Shared, lock: &SharedLock) -> Result<()> {
     let dir = &shared.dir;
+    remove_leftover_temp_files(dir)?;
     let mut known = BTreeMap::new();
     for (name, path) in TopicMeta::list(dir)? {
         let meta = TopicMeta::read(&path)?;
@@ -342,6 +361,20 @@ fn load_topics(shared: &Shared, lock: &SharedLock) -> Result<()> {
         let (config, _) = shared.config.resolve(&meta.overrides)?;
         let topic = Topic::open(shared.home(lock), &name, meta.partitions, meta.overrides, config, meta.keyless)?;
         topics.insert(name, topic);
+    }
+    Ok(())
+}
+
+/// Removes temporary files of atomic writes cut short by a crash from the
+/// data directory's root (the checkpoints); the previous versions stand.
+fn remove_leftover_temp_files(dir: &Path) -> Result<()> {
+    let entries = std::fs::read_dir(dir).map_err(|e| Error::io("list directory", dir, e))?;
+    for entry in entries {
+        let entry = entry.map_err(|e| Error::io("list directory", dir, e))?;
+        let is_file = entry.file_type().is_ok_and(|t| t.is_file());
+        if is_file && entry.file_name().to_string_lossy().ends_with(crate::fsutil::TEMP_SUFFIX) {
+            crate::fsutil::remove_file_if_present(&entry.path())?;
+        }
     }
     Ok(())
 }
