@@ -218,8 +218,12 @@ pub enum Error {
         count: u32,
     },
 
-    /// A partition count that would not grow the topic (Kafka never shrinks one).
-    #[error("topic {topic:?} has {current} partitions; the count can only grow, not become {requested}")]
+    /// A partition count that would not grow the topic (Kafka never shrinks
+    /// one), or more than [`crate::store::MAX_PARTITIONS`].
+    #[error(
+        "topic {topic:?} has {current} partitions; the count can only grow, up to {}, not become {requested}",
+        crate::store::MAX_PARTITIONS
+    )]
     InvalidPartitionCount {
         /// The topic.
         topic: String,

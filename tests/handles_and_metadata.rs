@@ -22,6 +22,13 @@ fn values(p: &Partition) -> Vec<String> {
         .collect()
 }
 
+fn names_in(dir: &Path) -> Vec<String> {
+    let mut v: Vec<String> =
+        std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
+    v.sort();
+    v
+}
+
 /// Runs the ignored test `name` of this test binary in a child process.
 fn child(name: &str, dir: &Path) -> std::process::ExitStatus {
     std::process::Command::new(std::env::current_exe().unwrap())
@@ -242,4 +249,92 @@ fn add_partitions_racing_config_changes_keeps_both() {
             assert_eq!(overrides.get(k).map(String::as_str), Some("123456"), "round {round}, key {k}");
         }
     }
+}
+
+// Defect 13: names that fit, names that are valid, counts that are sane.
+
+#[test]
+fn topics_with_names_of_246_to_249_characters_can_be_created_written_reopened_and_deleted() {
+    let dir = tempfile::tempdir().unwrap();
+    let names: Vec<String> = (246..=249).map(|n| format!("{n}{}", "x".repeat(n - 3))).collect();
+    {
+        let store = Store::open(dir.path(), quiet()).unwrap();
+        for name in &names {
+            let topic = store.create_topic(name, 3, TopicConfig::new()).unwrap();
+            store.add_partitions(name, 12).unwrap();
+            store.set_topic_config(name, "retention.ms", "60000").unwrap();
+            topic.send_to(11, Record::new().value(name.len().to_string())).unwrap();
+        }
+        store.close().unwrap();
+    }
+    let store = Store::open(dir.path(), quiet()).unwrap();
+    for name in &names {
+        let topic = store.existing_topic(name).unwrap();
+        assert_eq!(topic.partition_count(), 12);
+        assert_eq!(topic.config().retention_ms, 60000);
+        assert_eq!(values(&topic.partition(11).unwrap()), vec![name.len().to_string()]);
+        store.delete_topic(name).unwrap();
+    }
+    assert!(store.topics().is_empty());
+    assert_eq!(store.run_maintenance().removed_topic_dirs, 4 * 12);
+    store.close().unwrap();
+    assert_eq!(
+        names_in(dir.path()),
+        vec![".lock", "log-start-offset-checkpoint", "recovery-point-offset-checkpoint", "topiclog-meta"]
+    );
+    assert!(names_in(&dir.path().join("topiclog-meta")).is_empty());
+    assert!(Store::open(dir.path(), quiet()).unwrap().topics().is_empty());
+}
+
+#[test]
+fn metadata_files_with_invalid_topic_names_are_left_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let meta = dir.path().join("topiclog-meta");
+    std::fs::create_dir_all(&meta).unwrap();
+    let bad = ["..topic", ".topic", "a b.topic", "a\\b.topic"];
+    for name in bad {
+        std::fs::write(meta.join(name), "version=0\npartitions=2\ndeleting=false\n").unwrap();
+    }
+    std::fs::write(meta.join("good.topic"), "version=0\npartitions=2\ndeleting=false\n").unwrap();
+    let store = Store::open(dir.path(), quiet()).unwrap();
+    assert_eq!(store.topics(), vec!["good".to_string()]);
+    store.close().unwrap();
+    let dirs: Vec<String> = names_in(dir.path()).into_iter().filter(|n| dir.path().join(n).is_dir()).collect();
+    assert_eq!(dirs, vec!["good-0", "good-1", "topiclog-meta"]);
+    let mut left: Vec<String> = bad.iter().map(|s| s.to_string()).collect();
+    left.push("good.topic".into());
+    left.sort();
+    assert_eq!(names_in(&meta), left, "the invalid files are left where they are");
+}
+
+#[test]
+fn an_absurd_partition_count_is_rejected_before_anything_is_created() {
+    let dir = tempfile::tempdir().unwrap();
+    let meta = dir.path().join("topiclog-meta");
+    std::fs::create_dir_all(&meta).unwrap();
+    for count in ["4294967295", "100001"] {
+        std::fs::write(meta.join("big.topic"), format!("version=0\npartitions={count}\ndeleting=false\n")).unwrap();
+        let opened = Store::open(dir.path(), quiet());
+        assert!(matches!(opened, Err(Error::CorruptCheckpoint { .. })), "{count}: {opened:?}");
+        assert!(names_in(dir.path()).iter().all(|n| !n.starts_with("big")), "{count}: no directory created");
+    }
+    std::fs::remove_file(meta.join("big.topic")).unwrap();
+    // A partition directory without metadata past the cap is not adopted either.
+    for n in ["100000", "4294967295"] {
+        let stray = dir.path().join(format!("stray-{n}"));
+        std::fs::create_dir(&stray).unwrap();
+        let opened = Store::open(dir.path(), quiet());
+        assert!(matches!(opened, Err(Error::InvalidPartitionCount { .. })), "{n}: {opened:?}");
+        assert!(!meta.join("stray.topic").exists(), "{n}: nothing adopted");
+        std::fs::remove_dir(&stray).unwrap();
+    }
+
+    let store = Store::open(dir.path(), quiet()).unwrap();
+    let created = store.create_topic("huge", topiclog::store::MAX_PARTITIONS + 1, TopicConfig::new());
+    assert!(matches!(created, Err(Error::InvalidPartitionCount { current: 0, .. })), "{created:?}");
+    assert!(store.topics().is_empty());
+    store.create_topic("t", 1, TopicConfig::new()).unwrap();
+    let grown = store.add_partitions("t", topiclog::store::MAX_PARTITIONS + 1);
+    assert!(matches!(grown, Err(Error::InvalidPartitionCount { current: 1, .. })), "{grown:?}");
+    assert_eq!(store.existing_topic("t").unwrap().partition_count(), 1);
 }

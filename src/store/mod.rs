@@ -35,6 +35,14 @@ use crate::topic::{Topic, TopicConfig, TopicHome};
 pub const LOCK_FILE: &str = crate::dirlock::LOCK_FILE;
 /// Suffix of partition directories of a deleted topic, awaiting removal.
 const DELETE_SUFFIX: &str = "-delete";
+/// Longest file name most file systems accept, in bytes.
+const MAX_FILE_NAME_LEN: usize = 255;
+/// Most partitions a topic can have. With it, the directory of any
+/// partition of a topic with the longest name Kafka allows (249 characters,
+/// then `-99999`) fits in a 255-byte file name. Larger counts are refused by
+/// [`Store::create_topic`] and [`Store::add_partitions`], and a metadata file
+/// claiming one is reported as corrupt.
+pub const MAX_PARTITIONS: u32 = 100_000;
 
 /// What the store's threads share.
 #[derive(Debug)]
@@ -117,6 +125,9 @@ impl Store {
     pub fn create_topic(&self, name: &str, partitions: u32, overrides: TopicConfig) -> Result<Topic> {
         validate_topic_name(name)?;
         let partitions = if partitions == 0 { self.shared.config.num_partitions() } else { partitions };
+        if partitions > MAX_PARTITIONS {
+            return Err(Error::InvalidPartitionCount { topic: name.to_string(), current: 0, requested: partitions });
+        }
         let overrides = overrides.into_map();
         let (config, _) = self.shared.config.resolve(&overrides)?;
         let _metadata = self.shared.metadata.lock();
@@ -198,7 +209,7 @@ impl Store {
         let _metadata = self.shared.metadata.lock();
         let topic = self.existing_topic(name)?;
         let current = topic.partition_count();
-        if count <= current {
+        if count <= current || count > MAX_PARTITIONS {
             return Err(Error::InvalidPartitionCount { topic: name.to_string(), current, requested: count });
         }
         let mut meta = self.meta(&topic);
@@ -346,6 +357,13 @@ fn load_topics(shared: &Shared, lock: &SharedLock) -> Result<()> {
             && validate_topic_name(topic).is_ok()
             && !known.contains_key(topic)
         {
+            if p >= MAX_PARTITIONS {
+                return Err(Error::InvalidPartitionCount {
+                    topic: topic.to_string(),
+                    current: 0,
+                    requested: p.saturating_add(1),
+                });
+            }
             let count = adopted.entry(topic.to_string()).or_insert(0);
             *count = (*count).max(p + 1);
         }
@@ -385,13 +403,22 @@ fn finish_deletion(dir: &Path, name: &str, partitions: u32) -> Result<()> {
     for p in 0..partitions {
         let from = dir.join(partition_dir_name(name, p));
         if from.exists() {
-            let to = dir.join(format!("{}.{:016x}{DELETE_SUFFIX}", partition_dir_name(name, p), unique()));
+            let to = dir.join(deleted_dir_name(name, p, unique()));
             std::fs::rename(&from, &to).map_err(|e| Error::io("rename for deletion", &from, e))?;
         }
     }
     crate::fsutil::sync_dir(dir)?;
     let meta = meta_path(dir, name);
     std::fs::remove_file(&meta).map_err(|e| Error::io("remove", &meta, e))
+}
+
+/// `<topic>-<partition>.<16 hex digits>-delete`, the topic cut short (as
+/// Kafka does) so that the name fits in 255 bytes. Topic names are ASCII.
+fn deleted_dir_name(topic: &str, partition: u32, unique: u64) -> String {
+    let tail = format!("-{partition}.{unique:016x}{DELETE_SUFFIX}");
+    let keep = MAX_FILE_NAME_LEN.saturating_sub(tail.len());
+    let topic = topic.get(..keep).unwrap_or(topic);
+    format!("{topic}{tail}")
 }
 
 /// A value unlikely to repeat, for directory names.
@@ -415,4 +442,20 @@ pub(crate) fn remove_deleted_dirs(dir: &Path) -> Result<usize> {
         }
     }
     Ok(removed)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn deleted_and_partition_dir_names_fit_in_255_bytes() {
+        let long = "x".repeat(names::MAX_TOPIC_NAME_LEN);
+        let name = deleted_dir_name(&long, MAX_PARTITIONS - 1, u64::MAX);
+        assert_eq!(name.len(), MAX_FILE_NAME_LEN);
+        assert!(name.ends_with("-99999.ffffffffffffffff-delete"), "{name}");
+        assert_eq!(deleted_dir_name("orders", 2, 0xab), "orders-2.00000000000000ab-delete");
+        // The longest partition directory fits too.
+        assert_eq!(partition_dir_name(&long, MAX_PARTITIONS - 1).len(), MAX_FILE_NAME_LEN);
+    }
 }
