@@ -218,8 +218,12 @@ pub enum Error {
         count: u32,
     },
 
-    /// A partition count that would not grow the topic (Kafka never shrinks one).
-    #[error("topic {topic:?} has {current} partitions; the count can only grow, not become {requested}")]
+    /// A partition count that would not grow the topic (Kafka never shrinks
+    /// one), or more than [`crate::store::MAX_PARTITIONS`].
+    #[error(
+        "topic {topic:?} has {current} partitions; the count can only grow, up to {}, not become {requested}",
+        crate::store::MAX_PARTITIONS
+    )]
     InvalidPartitionCount {
         /// The topic.
         topic: String,
@@ -229,8 +233,9 @@ pub enum Error {
         requested: u32,
     },
 
-    /// Another store (in this or another process) has the data directory open.
-    #[error("data directory {} is locked by another open store", path.display())]
+    /// The directory (a store's data directory or a partition directory) is
+    /// open elsewhere: in this process or another.
+    #[error("{} is locked: the directory is already open, in this or another process", path.display())]
     Locked {
         /// The lock file.
         path: PathBuf,

@@ -57,6 +57,7 @@ pub mod segment;
 pub mod store;
 pub mod topic;
 
+mod dirlock;
 mod fsutil;
 
 pub use config::LogConfig;

@@ -10,6 +10,7 @@ use parking_lot::{Mutex, RwLock};
 
 use crate::clock::Clock;
 use crate::config::LogConfig;
+use crate::dirlock::SharedLock;
 use crate::error::{Error, Result};
 use crate::format::Record;
 use crate::partition::{Partition, PartitionOptions};
@@ -114,27 +115,42 @@ pub(crate) struct TopicInner {
     pub state: RwLock<TopicState>,
     pub partitioner: Mutex<Partitioner>,
     pub deleted: AtomicBool,
+    /// The store's lock: held while any handle of the topic lives.
+    pub store_lock: SharedLock,
 }
 
-/// A topic of a [`crate::Store`]: partitions `0..n`. Cheap to clone.
+/// A topic of a [`crate::Store`]: partitions `0..n`. Cheap to clone. While
+/// a handle lives, the store's directory stays locked (see [`crate::Store`]).
 #[derive(Debug, Clone)]
 pub struct Topic {
     pub(crate) inner: Arc<TopicInner>,
 }
 
+/// What a store's topics share with it.
+#[derive(Debug, Clone)]
+pub(crate) struct TopicHome {
+    /// The data directory.
+    pub data_dir: PathBuf,
+    /// The store's clock.
+    pub clock: Arc<dyn Clock>,
+    /// The store's lock.
+    pub store_lock: SharedLock,
+}
+
 impl Topic {
     /// Opens (creating missing directories) partitions `0..count` of `name`.
     pub(crate) fn open(
-        data_dir: PathBuf,
+        home: TopicHome,
         name: &str,
         count: u32,
         overrides: BTreeMap<String, String>,
         config: LogConfig,
         keyless: KeylessStrategy,
-        clock: Arc<dyn Clock>,
     ) -> Result<Self> {
-        let partitions =
-            (0..count).map(|p| open_partition(&data_dir, name, p, &config, &clock)).collect::<Result<Vec<_>>>()?;
+        let TopicHome { data_dir, clock, store_lock } = home;
+        let partitions = (0..count)
+            .map(|p| open_partition(&data_dir, name, p, &config, &clock, &store_lock))
+            .collect::<Result<Vec<_>>>()?;
         let seed = clock.now_ms() as u64 ^ name.bytes().fold(0u64, |h, b| h.rotate_left(5) ^ u64::from(b));
         Ok(Self {
             inner: Arc::new(TopicInner {
@@ -144,6 +160,7 @@ impl Topic {
                 state: RwLock::new(TopicState { partitions, overrides, config, keyless }),
                 partitioner: Mutex::new(Partitioner::new(keyless, seed)),
                 deleted: AtomicBool::new(false),
+                store_lock,
             }),
         })
     }
@@ -242,8 +259,14 @@ impl Topic {
         let mut state = self.inner.state.write();
         let current = state.partitions.len() as u32;
         for p in current..count {
-            let partition =
-                open_partition(&self.inner.data_dir, &self.inner.name, p, &state.config, &self.inner.clock)?;
+            let partition = open_partition(
+                &self.inner.data_dir,
+                &self.inner.name,
+                p,
+                &state.config,
+                &self.inner.clock,
+                &self.inner.store_lock,
+            )?;
             state.partitions.push(partition);
         }
         Ok(())
@@ -272,6 +295,7 @@ fn open_partition(
     n: u32,
     config: &LogConfig,
     clock: &Arc<dyn Clock>,
+    store_lock: &SharedLock,
 ) -> Result<Partition> {
     let dir = data_dir.join(partition_dir_name(topic, n));
     // A symlinked partition directory would lead writes out of the data directory.
@@ -289,5 +313,8 @@ fn open_partition(
             .find(|(t, p, _)| t == topic && *p == n)
             .map(|(_, _, offset)| offset)
     };
-    Partition::open_with(dir, PartitionOptions { config: config.clone(), clock: clock.clone(), known_log_start_offset })
+    let options = PartitionOptions { config: config.clone(), clock: clock.clone(), known_log_start_offset };
+    let partition = Partition::open_with(dir, options)?;
+    partition.hold_store_lock(store_lock.clone());
+    Ok(partition)
 }

@@ -29,6 +29,7 @@ use parking_lot::{Condvar, Mutex, RwLock};
 
 use crate::clock::{Clock, SystemClock};
 use crate::config::{CompressionType, LogConfig};
+use crate::dirlock::{DirLock, SharedLock};
 use crate::error::{Error, Result};
 use crate::format::{BatchBuilder, FileBatches, Record, RecordBatch, TimestampType};
 use crate::index::TimestampOffset;
@@ -151,6 +152,11 @@ struct Inner {
     recovery: Mutex<Vec<RecoveryReport>>,
     /// Offset ranges whose segment files are missing (see [`Error::MissingSegment`]).
     gaps: Vec<(i64, i64)>,
+    /// The directory's lock, held until the partition is closed or its last
+    /// handle is dropped.
+    lock: Mutex<Option<DirLock>>,
+    /// For a partition of a store: the store's lock, held as long as this.
+    store_lock: Mutex<Option<SharedLock>>,
 }
 
 /// Bytes read from one segment, with where they came from.
@@ -165,6 +171,11 @@ pub(crate) struct Chunk {
 }
 
 /// One partition log in its own directory. Cheap to clone: clones share the log.
+///
+/// A directory has one owner: while a partition (or any clone of it) is open,
+/// opening its directory again, from this process or another, fails with
+/// [`Error::Locked`]. The lock (the file `.lock` inside the directory) is
+/// released by [`Partition::close`] or when the last clone is dropped.
 ///
 /// ```
 /// use topiclog::partition::Partition;
@@ -195,7 +206,10 @@ impl Partition {
     /// Opens the partition log in `dir` with explicit options (for example a manual clock).
     pub fn open_with(dir: impl AsRef<Path>, options: PartitionOptions) -> Result<Self> {
         options.config.validate()?;
-        let loaded = load::load(dir.as_ref(), &options.config, options.known_log_start_offset)?;
+        let dir = dir.as_ref();
+        std::fs::create_dir_all(dir).map_err(|e| Error::io("create directory", dir, e))?;
+        let lock = DirLock::acquire(dir)?;
+        let loaded = load::load(dir, &options.config, options.known_log_start_offset)?;
         let now = options.clock.now_ms();
         let mut random = seed();
         let jitter = policy::draw_jitter(
@@ -217,7 +231,7 @@ impl Partition {
             random,
         };
         let inner = Inner {
-            dir: dir.as_ref().to_owned(),
+            dir: dir.to_owned(),
             clock: options.clock,
             config: RwLock::new(Arc::new(options.config)),
             segments: RwLock::new(Arc::new(SegmentList { slots: loaded.slots })),
@@ -229,8 +243,30 @@ impl Partition {
             arrived: Condvar::new(),
             recovery: Mutex::new(loaded.reports),
             gaps: loaded.gaps,
+            lock: Mutex::new(Some(lock)),
+            store_lock: Mutex::new(None),
         };
         Ok(Self { inner: Arc::new(inner) })
+    }
+
+    /// Keeps the store's lock held for as long as this partition is open.
+    pub(crate) fn hold_store_lock(&self, lock: SharedLock) {
+        *self.inner.store_lock.lock() = Some(lock);
+    }
+
+    /// Marks the partition closed without flushing (for one that could not
+    /// be closed cleanly and is going away) and releases its locks.
+    pub(crate) fn abandon(&self) {
+        let writer = self.inner.writer.lock();
+        self.inner.closed.store(true, Ordering::Release);
+        drop(writer);
+        self.notify_arrivals();
+        self.release_locks();
+    }
+
+    fn release_locks(&self) {
+        drop(self.inner.lock.lock().take());
+        drop(self.inner.store_lock.lock().take());
     }
 
     /// The partition directory.
@@ -943,8 +979,9 @@ impl Partition {
     }
 
     /// Flushes, closes the segments (trimming their indexes) and records a
-    /// clean shutdown, so the next open scans nothing. Later calls on this
-    /// partition (and its clones) return [`Error::Closed`].
+    /// clean shutdown, so the next open scans nothing, then releases the
+    /// directory. Later calls on this partition (and its clones) return
+    /// [`Error::Closed`].
     pub fn close(&self) -> Result<()> {
         let mut writer = self.inner.writer.lock();
         if self.inner.closed.load(Ordering::Acquire) {
@@ -954,7 +991,9 @@ impl Partition {
         let now = self.inner.clock.now_ms();
         let closed = self.close_locked(&mut writer, now);
         self.inner.closed.store(true, Ordering::Release);
+        drop(writer);
         self.notify_arrivals();
+        self.release_locks();
         closed
     }
 
@@ -975,7 +1014,10 @@ impl Partition {
         self.inner.closed.store(true, Ordering::Release);
         drop(writer);
         self.notify_arrivals();
-        std::fs::remove_dir_all(&self.inner.dir).map_err(|e| Error::io("remove directory", &self.inner.dir, e))
+        let removed =
+            std::fs::remove_dir_all(&self.inner.dir).map_err(|e| Error::io("remove directory", &self.inner.dir, e));
+        self.release_locks();
+        removed
     }
 }
 

@@ -5,8 +5,10 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+use super::MAX_PARTITIONS;
+use super::names::validate_topic_name;
 use crate::error::{Error, Result};
-use crate::fsutil::write_atomically;
+use crate::fsutil::{TEMP_SUFFIX, write_atomically};
 use crate::partitioner::KeylessStrategy;
 
 /// Folder of topic metadata files inside the data directory. Not a valid
@@ -59,7 +61,10 @@ impl TopicMeta {
             match k {
                 "version" if v == "0" => {}
                 "partitions" => {
-                    meta.partitions = v.parse().map_err(|_| corrupt(format!("bad partition count {v:?}")))?
+                    meta.partitions = v.parse().map_err(|_| corrupt(format!("bad partition count {v:?}")))?;
+                    if meta.partitions > MAX_PARTITIONS {
+                        return Err(corrupt(format!("{v} partitions, more than the {MAX_PARTITIONS} allowed")));
+                    }
                 }
                 "deleting" => meta.deleting = v == "true",
                 "keyless" => (sticky, round_robin) = (v == "sticky", v == "round-robin"),
@@ -85,7 +90,9 @@ impl TopicMeta {
         Ok(meta)
     }
 
-    /// Every `(topic, metadata file)` in the data directory.
+    /// Every `(topic, metadata file)` in the data directory. Files whose
+    /// name is not a valid topic name followed by `.topic` are not topiclog's:
+    /// they are left alone and not listed.
     pub fn list(data_dir: &Path) -> Result<Vec<(String, PathBuf)>> {
         let dir = data_dir.join(META_DIR);
         let entries = match std::fs::read_dir(&dir) {
@@ -98,8 +105,10 @@ impl TopicMeta {
             let entry = entry.map_err(|e| Error::io("list directory", &dir, e))?;
             let name = entry.file_name().to_string_lossy().into_owned();
             if let Some(topic) = name.strip_suffix(SUFFIX) {
-                out.push((topic.to_string(), entry.path()));
-            } else if name.ends_with(".tmp") {
+                if validate_topic_name(topic).is_ok() {
+                    out.push((topic.to_string(), entry.path()));
+                }
+            } else if name.ends_with(TEMP_SUFFIX) {
                 // A write cut short by a crash: the previous version stands.
                 let _ = std::fs::remove_file(entry.path());
             }

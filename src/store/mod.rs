@@ -2,6 +2,10 @@
 //! entry: store-wide defaults with per-topic overrides, an exclusive lock,
 //! Kafka's offset checkpoints, and background maintenance (retention, timed
 //! flush, delayed file deletion, checkpoints).
+//!
+//! Metadata changes (creating, deleting and growing topics, changing their
+//! configuration) are serialized: each reads, writes and applies a topic's
+//! metadata as one step.
 
 pub mod checkpoint;
 mod config;
@@ -10,12 +14,11 @@ mod metadata;
 pub mod names;
 
 use std::collections::BTreeMap;
-use std::fs::{File, OpenOptions};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use parking_lot::RwLock;
+use parking_lot::{Mutex, RwLock};
 
 pub use config::{ConfigEntry, ConfigSource, StoreConfig};
 use maintenance::Maintenance;
@@ -23,14 +26,23 @@ pub use maintenance::MaintenanceReport;
 use metadata::{META_DIR, TopicMeta, meta_path};
 use names::{parse_partition_dir_name, partition_dir_name, validate_topic_name};
 
+use crate::dirlock::{DirLock, SharedLock};
 use crate::error::{Error, Result};
 use crate::partitioner::KeylessStrategy;
-use crate::topic::{Topic, TopicConfig};
+use crate::topic::{Topic, TopicConfig, TopicHome};
 
 /// The lock file held while a store is open.
-pub const LOCK_FILE: &str = ".lock";
+pub const LOCK_FILE: &str = crate::dirlock::LOCK_FILE;
 /// Suffix of partition directories of a deleted topic, awaiting removal.
 const DELETE_SUFFIX: &str = "-delete";
+/// Longest file name most file systems accept, in bytes.
+const MAX_FILE_NAME_LEN: usize = 255;
+/// Most partitions a topic can have. With it, the directory of any
+/// partition of a topic with the longest name Kafka allows (249 characters,
+/// then `-99999`) fits in a 255-byte file name. Larger counts are refused by
+/// [`Store::create_topic`] and [`Store::add_partitions`], and a metadata file
+/// claiming one is reported as corrupt.
+pub const MAX_PARTITIONS: u32 = 100_000;
 
 /// What the store's threads share.
 #[derive(Debug)]
@@ -38,10 +50,27 @@ pub(crate) struct Shared {
     pub dir: PathBuf,
     pub config: StoreConfig,
     pub topics: RwLock<BTreeMap<String, Topic>>,
+    /// Held across each metadata change's read, write and apply.
+    pub metadata: Mutex<()>,
+}
+
+impl Shared {
+    /// What a topic of this store shares with it.
+    fn home(&self, lock: &SharedLock) -> TopicHome {
+        TopicHome { data_dir: self.dir.clone(), clock: self.config.clock_handle(), store_lock: lock.clone() }
+    }
 }
 
 /// A data directory of topics. Open it once: a second open of the same
 /// directory, from this process or another, fails with [`Error::Locked`].
+///
+/// The directory stays locked for as long as the store or any [`Topic`] or
+/// [`crate::Partition`] handle taken from it lives, so no second store can
+/// assign offsets a live handle also assigns. [`Store::close`] closes every
+/// partition (old handles then return [`Error::Closed`]) and releases the
+/// directory at once. Dropping the store without `close` stops its
+/// maintenance and flushes every partition and the checkpoints as far as it
+/// can, ignoring errors; the lock is then released when the last handle goes.
 ///
 /// ```
 /// use topiclog::{Record, Store, StoreConfig, TopicConfig};
@@ -57,7 +86,10 @@ pub(crate) struct Shared {
 pub struct Store {
     shared: Arc<Shared>,
     maintenance: Option<Maintenance>,
-    _lock: File,
+    /// Shared with every topic and partition handle.
+    lock: SharedLock,
+    /// `close` ran: dropping has nothing left to do.
+    closed: bool,
 }
 
 impl Store {
@@ -65,12 +97,17 @@ impl Store {
     pub fn open(dir: impl AsRef<Path>, config: StoreConfig) -> Result<Self> {
         let dir = dir.as_ref().to_path_buf();
         std::fs::create_dir_all(&dir).map_err(|e| Error::io("create directory", &dir, e))?;
-        let lock = lock_directory(&dir)?;
+        let lock = SharedLock::new(DirLock::acquire(&dir)?);
         config.topic_defaults()?;
-        let shared = Arc::new(Shared { dir: dir.clone(), config, topics: RwLock::new(BTreeMap::new()) });
-        load_topics(&shared)?;
+        let shared = Arc::new(Shared {
+            dir: dir.clone(),
+            config,
+            topics: RwLock::new(BTreeMap::new()),
+            metadata: Mutex::new(()),
+        });
+        load_topics(&shared, &lock)?;
         let maintenance = shared.config.maintenance_enabled().then(|| Maintenance::start(shared.clone()));
-        Ok(Self { shared, maintenance, _lock: lock })
+        Ok(Self { shared, maintenance, lock, closed: false })
     }
 
     /// The data directory.
@@ -88,8 +125,12 @@ impl Store {
     pub fn create_topic(&self, name: &str, partitions: u32, overrides: TopicConfig) -> Result<Topic> {
         validate_topic_name(name)?;
         let partitions = if partitions == 0 { self.shared.config.num_partitions() } else { partitions };
+        if partitions > MAX_PARTITIONS {
+            return Err(Error::InvalidPartitionCount { topic: name.to_string(), current: 0, requested: partitions });
+        }
         let overrides = overrides.into_map();
         let (config, _) = self.shared.config.resolve(&overrides)?;
+        let _metadata = self.shared.metadata.lock();
         let mut topics = self.shared.topics.write();
         if topics.contains_key(name) || meta_path(&self.shared.dir, name).exists() {
             return Err(Error::TopicExists { name: name.to_string() });
@@ -104,15 +145,7 @@ impl Store {
             deleting: false,
         };
         meta.write(&self.shared.dir, name)?;
-        let topic = Topic::open(
-            self.shared.dir.clone(),
-            name,
-            partitions,
-            overrides,
-            config,
-            meta.keyless,
-            self.shared.config.clock_handle(),
-        )?;
+        let topic = Topic::open(self.shared.home(&self.lock), name, partitions, overrides, config, meta.keyless)?;
         topics.insert(name.to_string(), topic.clone());
         Ok(topic)
     }
@@ -145,6 +178,7 @@ impl Store {
     /// Deletes topic `name`: its partition directories are renamed at once
     /// and removed by the background maintenance.
     pub fn delete_topic(&self, name: &str) -> Result<()> {
+        let _metadata = self.shared.metadata.lock();
         let topic = self.existing_topic(name)?;
         let mut meta = self.meta(&topic);
         meta.deleting = true;
@@ -152,7 +186,10 @@ impl Store {
         self.shared.topics.write().remove(name);
         topic.inner.deleted.store(true, std::sync::atomic::Ordering::Release);
         for p in topic.partitions() {
-            let _ = p.close();
+            if p.close().is_err() {
+                // Its files go anyway; its directory must not stay locked.
+                p.abandon();
+            }
         }
         finish_deletion(&self.shared.dir, name, meta.partitions)
     }
@@ -169,9 +206,10 @@ impl Store {
     /// Grows topic `name` to `count` partitions; a count that does not grow
     /// it is an error, as in Kafka.
     pub fn add_partitions(&self, name: &str, count: u32) -> Result<()> {
+        let _metadata = self.shared.metadata.lock();
         let topic = self.existing_topic(name)?;
         let current = topic.partition_count();
-        if count <= current {
+        if count <= current || count > MAX_PARTITIONS {
             return Err(Error::InvalidPartitionCount { topic: name.to_string(), current, requested: count });
         }
         let mut meta = self.meta(&topic);
@@ -183,6 +221,7 @@ impl Store {
     /// Sets override `key` = `value` on topic `name`: validated, applied to
     /// the live partitions, persisted.
     pub fn set_topic_config(&self, name: &str, key: &str, value: &str) -> Result<()> {
+        let _metadata = self.shared.metadata.lock();
         let topic = self.existing_topic(name)?;
         let mut overrides = topic.overrides();
         overrides.insert(key.to_string(), value.to_string());
@@ -191,12 +230,14 @@ impl Store {
 
     /// Removes override `key` from topic `name` (the store or Kafka default applies again).
     pub fn delete_topic_config(&self, name: &str, key: &str) -> Result<()> {
+        let _metadata = self.shared.metadata.lock();
         let topic = self.existing_topic(name)?;
         let mut overrides = topic.overrides();
         overrides.remove(key);
         self.apply_overrides(&topic, overrides)
     }
 
+    /// Persists and applies `overrides`; the caller holds the metadata lock.
     fn apply_overrides(&self, topic: &Topic, overrides: BTreeMap<String, String>) -> Result<()> {
         let (config, _) = self.shared.config.resolve(&overrides)?;
         let meta = TopicMeta { overrides: overrides.clone(), ..self.meta(topic) };
@@ -206,6 +247,7 @@ impl Store {
 
     /// Sets how topic `name` spreads records without a key; persisted.
     pub fn set_keyless_strategy(&self, name: &str, strategy: KeylessStrategy) -> Result<()> {
+        let _metadata = self.shared.metadata.lock();
         let topic = self.existing_topic(name)?;
         let meta = TopicMeta { keyless: strategy, ..self.meta(&topic) };
         meta.write(&self.shared.dir, name)?;
@@ -240,8 +282,11 @@ impl Store {
 
     /// Stops maintenance, flushes and closes every partition (a clean
     /// shutdown: the next open scans nothing), writes the checkpoints and
-    /// releases the directory.
+    /// releases the directory, even while old handles live (they return
+    /// [`Error::Closed`]). After an error the directory stays locked until
+    /// the last handle is dropped.
     pub fn close(mut self) -> Result<()> {
+        self.closed = true;
         if let Some(m) = self.maintenance.take() {
             m.stop();
         }
@@ -259,40 +304,38 @@ impl Store {
         }
         match first_error {
             Some(e) => Err(e),
-            None => Ok(()),
+            None => {
+                self.lock.release();
+                Ok(())
+            }
         }
     }
 }
 
 impl Drop for Store {
+    /// Without `close`: stops maintenance and flushes what it can; the lock
+    /// stays with the handles still alive (see [`Store`]).
     fn drop(&mut self) {
         if let Some(m) = self.maintenance.take() {
             m.stop();
         }
-    }
-}
-
-fn lock_directory(dir: &Path) -> Result<File> {
-    let path = dir.join(LOCK_FILE);
-    let file = OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create(true)
-        .truncate(false)
-        .open(&path)
-        .map_err(|e| Error::io("open lock file", &path, e))?;
-    match file.try_lock() {
-        Ok(()) => Ok(file),
-        Err(std::fs::TryLockError::WouldBlock) => Err(Error::Locked { path }),
-        Err(std::fs::TryLockError::Error(e)) => Err(Error::io("lock", &path, e)),
+        if self.closed {
+            return;
+        }
+        let topics: Vec<Topic> = self.shared.topics.read().values().cloned().collect();
+        for p in topics.iter().flat_map(Topic::partitions) {
+            let _ = p.flush();
+        }
+        let _ = maintenance::write_checkpoints(&self.shared);
     }
 }
 
 /// Loads the topics of the data directory: finishes interrupted deletions,
 /// and adopts partition directories with no metadata (a directory written by
 /// Kafka, or a topic whose creation was cut short) as topics with defaults.
-fn load_topics(shared: &Shared) -> Result<()> {
+fn load_topics(shared: &Shared, lock: &SharedLock) -> Result<()> {
     let dir = &shared.dir;
+    remove_leftover_temp_files(dir)?;
     let mut known = BTreeMap::new();
     for (name, path) in TopicMeta::list(dir)? {
         let meta = TopicMeta::read(&path)?;
@@ -314,6 +357,13 @@ fn load_topics(shared: &Shared) -> Result<()> {
             && validate_topic_name(topic).is_ok()
             && !known.contains_key(topic)
         {
+            if p >= MAX_PARTITIONS {
+                return Err(Error::InvalidPartitionCount {
+                    topic: topic.to_string(),
+                    current: 0,
+                    requested: p.saturating_add(1),
+                });
+            }
             let count = adopted.entry(topic.to_string()).or_insert(0);
             *count = (*count).max(p + 1);
         }
@@ -327,16 +377,22 @@ fn load_topics(shared: &Shared) -> Result<()> {
     let mut topics = shared.topics.write();
     for (name, meta) in known {
         let (config, _) = shared.config.resolve(&meta.overrides)?;
-        let topic = Topic::open(
-            dir.clone(),
-            &name,
-            meta.partitions,
-            meta.overrides,
-            config,
-            meta.keyless,
-            shared.config.clock_handle(),
-        )?;
+        let topic = Topic::open(shared.home(lock), &name, meta.partitions, meta.overrides, config, meta.keyless)?;
         topics.insert(name, topic);
+    }
+    Ok(())
+}
+
+/// Removes temporary files of atomic writes cut short by a crash from the
+/// data directory's root (the checkpoints); the previous versions stand.
+fn remove_leftover_temp_files(dir: &Path) -> Result<()> {
+    let entries = std::fs::read_dir(dir).map_err(|e| Error::io("list directory", dir, e))?;
+    for entry in entries {
+        let entry = entry.map_err(|e| Error::io("list directory", dir, e))?;
+        let is_file = entry.file_type().is_ok_and(|t| t.is_file());
+        if is_file && entry.file_name().to_string_lossy().ends_with(crate::fsutil::TEMP_SUFFIX) {
+            crate::fsutil::remove_file_if_present(&entry.path())?;
+        }
     }
     Ok(())
 }
@@ -347,13 +403,22 @@ fn finish_deletion(dir: &Path, name: &str, partitions: u32) -> Result<()> {
     for p in 0..partitions {
         let from = dir.join(partition_dir_name(name, p));
         if from.exists() {
-            let to = dir.join(format!("{}.{:016x}{DELETE_SUFFIX}", partition_dir_name(name, p), unique()));
+            let to = dir.join(deleted_dir_name(name, p, unique()));
             std::fs::rename(&from, &to).map_err(|e| Error::io("rename for deletion", &from, e))?;
         }
     }
     crate::fsutil::sync_dir(dir)?;
     let meta = meta_path(dir, name);
     std::fs::remove_file(&meta).map_err(|e| Error::io("remove", &meta, e))
+}
+
+/// `<topic>-<partition>.<16 hex digits>-delete`, the topic cut short (as
+/// Kafka does) so that the name fits in 255 bytes. Topic names are ASCII.
+fn deleted_dir_name(topic: &str, partition: u32, unique: u64) -> String {
+    let tail = format!("-{partition}.{unique:016x}{DELETE_SUFFIX}");
+    let keep = MAX_FILE_NAME_LEN.saturating_sub(tail.len());
+    let topic = topic.get(..keep).unwrap_or(topic);
+    format!("{topic}{tail}")
 }
 
 /// A value unlikely to repeat, for directory names.
@@ -377,4 +442,20 @@ pub(crate) fn remove_deleted_dirs(dir: &Path) -> Result<usize> {
         }
     }
     Ok(removed)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn deleted_and_partition_dir_names_fit_in_255_bytes() {
+        let long = "x".repeat(names::MAX_TOPIC_NAME_LEN);
+        let name = deleted_dir_name(&long, MAX_PARTITIONS - 1, u64::MAX);
+        assert_eq!(name.len(), MAX_FILE_NAME_LEN);
+        assert!(name.ends_with("-99999.ffffffffffffffff-delete"), "{name}");
+        assert_eq!(deleted_dir_name("orders", 2, 0xab), "orders-2.00000000000000ab-delete");
+        // The longest partition directory fits too.
+        assert_eq!(partition_dir_name(&long, MAX_PARTITIONS - 1).len(), MAX_FILE_NAME_LEN);
+    }
 }
