@@ -39,10 +39,47 @@
 //! an injectable [`clock::Clock`]; settings use Kafka's keys ([`LogConfig`],
 //! [`StoreConfig`]).
 //!
-//! Durability: when an append returns, the data survives a crash of the
-//! process; when `flush` returns (or `flush.messages` / `flush.ms` fire), it
-//! survives a crash of the machine. Recovery on open keeps the longest valid
-//! prefix of the log and reports what it cut.
+//! # Durability contract
+//!
+//! - **A crash of the process** (kill, panic, abort): everything an `append`
+//!   returned for survives. The data is in the operating system's page cache
+//!   when `append` returns; recovery on the next open finds it.
+//! - **A crash of the machine** (power loss, kernel panic): everything below
+//!   the offset that was the log end when the last `flush` returned survives
+//!   (also flushes made by `flush.messages` and `flush.ms`, and by `close`).
+//!   [`Partition::recovery_point`] is that offset. Records above it may be
+//!   lost, but never partly: recovery keeps a dense prefix of offsets.
+//! - **Recovery on open** checks every segment above the recovery point
+//!   (framing, CRC-32C, offsets that increase, no gap between one segment's
+//!   end and the next one's base) and cuts the log at the first problem;
+//!   each cut is in [`Partition::recovery_reports`]. Data below the recovery
+//!   point is never cut, and nothing is deleted on the word of a state file
+//!   alone. Batch size limits (`max.message.bytes`, `segment.bytes`) apply to
+//!   appends, never to recovery.
+//! - **Other changes**: `delete_records` is durable when it returns (the
+//!   records below its offset are flushed first, then the new log start);
+//!   topic creation, deletion and configuration changes are durable when they
+//!   return (written to a temporary file, fsynced, renamed, directory
+//!   fsynced); retention and truncation first record the new state, then
+//!   rename files, so a crash part-way leaves the old or the new log, with at
+//!   most some segments deleted late.
+//! - **A failed write or fsync** poisons the partition: further writes fail
+//!   with [`Error::Poisoned`] until it is reopened, and nothing after the last
+//!   successful flush is assumed to be on disk.
+//! - **Dropping without `close`**: a dropped [`Store`] stops its maintenance
+//!   and flushes what it can; its directory stays locked while any [`Topic`]
+//!   or [`Partition`] handle lives. The next open recovers as after a crash
+//!   of the process.
+//! - **What readers see**: readers may see records that are not yet durable
+//!   (above the recovery point). Reads never modify files. Damaged bytes in a
+//!   segment are an [`Error::CorruptSegment`] naming the file and the byte
+//!   position, returned once; an offset index or time index that disagrees
+//!   with the log is rebuilt (and reported), never trusted; a segment whose
+//!   files disappeared is an [`Error::MissingSegment`], never a silent gap.
+//! - **One owner**: a data directory and each partition directory are
+//!   locked (POSIX record locks, not inherited by child processes) while open;
+//!   a second open, in this process or another, fails with [`Error::Locked`].
+//!   topiclog never writes through a symbolic link.
 #![warn(missing_docs)]
 #![warn(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, clippy::panic)]
 

@@ -440,3 +440,53 @@ fn reads_after_close_fail_with_closed() {
     assert!(matches!(p.read_from(0), Err(Error::Closed { .. })));
     assert!(matches!(p.offset_for_timestamp(T0), Err(Error::Closed { .. })));
 }
+
+// ---- 5. Kafka's log-start-offset-checkpoint --------------------------------
+
+/// Adopting a Kafka data directory keeps the log start its
+/// `log-start-offset-checkpoint` records (Kafka's DeleteRecords), and closing
+/// the store writes it back unchanged.
+#[test]
+fn adopting_a_kafka_directory_keeps_its_log_start_offset() {
+    let data = tempfile::tempdir().unwrap();
+    {
+        // A partition directory as Kafka leaves it: segments, no topiclog state.
+        let p = open(&data.path().join("events-0"), LogConfig::new());
+        append_range(&p, 0, 10);
+        p.close().unwrap();
+    }
+    for leftover in [STATE_FILE, ".lock"] {
+        let _ = std::fs::remove_file(data.path().join("events-0").join(leftover));
+    }
+    let checkpoint = data.path().join("log-start-offset-checkpoint");
+    std::fs::write(&checkpoint, "0\n1\nevents 0 6\n").unwrap();
+    let store = topiclog::Store::open(data.path(), topiclog::StoreConfig::new()).unwrap();
+    let p = store.existing_topic("events").unwrap().partition(0).unwrap();
+    assert_eq!(p.log_start_offset(), 6, "records deleted in Kafka stay deleted");
+    assert_dense(&read_all(&p), 6, 10);
+    drop(p);
+    store.close().unwrap();
+    let text = std::fs::read_to_string(&checkpoint).unwrap();
+    assert!(text.lines().any(|l| l == "events 0 6"), "the checkpoint still says 6: {text:?}");
+}
+
+// ---- 12. a symlinked partition directory ---------------------------------
+
+/// A partition directory that is a symlink is refused by the store; nothing
+/// is written where it points.
+#[test]
+fn a_symlinked_partition_directory_is_refused() {
+    let data = tempfile::tempdir().unwrap();
+    let outside = tempfile::tempdir().unwrap();
+    {
+        let store = topiclog::Store::open(data.path(), topiclog::StoreConfig::new()).unwrap();
+        store.create_topic("t", 1, topiclog::TopicConfig::new()).unwrap();
+        store.close().unwrap();
+    }
+    let dir = data.path().join("t-0");
+    std::fs::remove_dir_all(&dir).unwrap();
+    std::os::unix::fs::symlink(outside.path(), &dir).unwrap();
+    let result = topiclog::Store::open(data.path(), topiclog::StoreConfig::new());
+    assert!(result.is_err(), "the store refuses the symlinked partition directory");
+    assert_eq!(std::fs::read_dir(outside.path()).unwrap().count(), 0, "nothing was written outside");
+}
