@@ -57,6 +57,8 @@ pub mod segment;
 pub mod store;
 pub mod topic;
 
+#[cfg(test)]
+mod crash_sim;
 mod fsutil;
 
 pub use config::LogConfig;

@@ -138,6 +138,7 @@ fn scan_directory(dir: &Path) -> Result<Vec<i64>> {
                 remove_file_if_present(&segment_file(dir, base, TIME_INDEX_SUFFIX))?;
                 let target = dir.join(swapped);
                 if swapped.ends_with(LOG_SUFFIX) {
+                    crate::fsutil::note(crate::fsutil::FsEvent::Rename(&path, &target));
                     std::fs::rename(&path, &target).map_err(|e| Error::io("complete .swap", &path, e))?;
                     logs.push(base);
                 } else {
