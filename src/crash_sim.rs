@@ -285,15 +285,24 @@ fn mix_pages(durable: &[u8], current: &[u8], rng: &mut Rng) -> (Vec<u8>, String)
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Op {
     /// Append a batch of `records` after moving the clock `advance_ms`.
-    Append { records: u8, advance_ms: u16 },
+    Append {
+        records: u8,
+        advance_ms: u16,
+    },
     Flush,
     Roll,
     /// `delete_records` at start + permille × (end − start).
-    DeleteRecords { permille: u16 },
+    DeleteRecords {
+        permille: u16,
+    },
     /// Move the clock, then `enforce_retention`.
-    Retention { advance_ms: u32 },
+    Retention {
+        advance_ms: u32,
+    },
     /// `truncate_to` at start + permille × (end − start).
-    Truncate { permille: u16 },
+    Truncate {
+        permille: u16,
+    },
     /// `close`, then reopen.
     CloseReopen,
     /// Drop without closing (a process crash), then reopen.
@@ -457,7 +466,8 @@ impl Run {
         match op {
             Op::Append { records, advance_ms } => {
                 self.clock.advance(i64::from(advance_ms));
-                let values: Vec<Vec<u8>> = (end..end + i64::from(records)).map(|o| payload(o, self.generation)).collect();
+                let values: Vec<Vec<u8>> =
+                    (end..end + i64::from(records)).map(|o| payload(o, self.generation)).collect();
                 let batch: Vec<Record> = values.iter().map(|v| Record::new().value(v.clone())).collect();
                 let result = p.append(&batch).map_err(fail)?;
                 if result.first_offset != end {
@@ -702,10 +712,10 @@ fn reproduces(workload: &Workload, tag: &str, tries: u64) -> Option<(StateKind, 
     }
     let kinds = [StateKind::NothingUnsynced, StateKind::EverythingWritten].into_iter().map(|k| (k, 0));
     for (kind, seed) in kinds.chain((1..=tries).map(|s| (StateKind::Random, s))) {
-        if let Err((t, message)) = run.check_crash_state(kind, seed) {
-            if classify(t, &message) == tag {
-                return Some((kind, seed, message));
-            }
+        if let Err((t, message)) = run.check_crash_state(kind, seed)
+            && classify(t, &message) == tag
+        {
+            return Some((kind, seed, message));
         }
     }
     None
