@@ -520,7 +520,7 @@ impl Run {
     fn check_crash_state(&self, kind: StateKind, seed: u64) -> Result<(), (&'static str, String)> {
         let state_dir = tempfile::tempdir_in(self.dir.path()).unwrap();
         let description = self.model.borrow().build_crash_state(kind, seed, state_dir.path());
-        check_recovered(self, state_dir.path()).map_err(|(tag, message)| (tag, format!("{message}\n  {description}")))
+        check_recovered(self, state_dir.path(), kind == StateKind::EverythingWritten).map_err(|(tag, message)| (tag, format!("{message}\n  {description}")))
     }
 }
 
@@ -532,12 +532,18 @@ impl Drop for Run {
 }
 
 /// Opens a crash state and checks what the acceptance asks of it.
-fn check_recovered(run: &Run, dir: &Path) -> Result<(), (&'static str, String)> {
+/// With `everything_written` (the state a process crash leaves), every
+/// record written must come back, flushed or not.
+fn check_recovered(run: &Run, dir: &Path, everything_written: bool) -> Result<(), (&'static str, String)> {
     let expect = &run.expect;
     let p = run.open(dir).map_err(|e| ("open", format!("open failed: {e}")))?;
     let (start, end) = (p.log_start_offset(), p.log_end_offset());
     let reports = || format!("recovery reports {:?}", p.recovery_reports());
     let flushed = expect.durable_start < expect.flushed_end;
+    let written = expect.values.len() as i64;
+    if everything_written && end != written {
+        return Err(("process-crash", format!("log end {end} after a process crash; {written} written; {}", reports())));
+    }
     if start < expect.durable_start {
         return Err(("start", format!("log start {start} below the durable log start {}", expect.durable_start)));
     }
@@ -568,7 +574,7 @@ fn check_recovered(run: &Run, dir: &Path) -> Result<(), (&'static str, String)> 
         }
         let value = record.value().unwrap_or_default();
         let good = match expect.values.get(offset as usize) {
-            Some(v) if offset < expect.flushed_end => v.as_slice() == value,
+            Some(v) if offset < expect.flushed_end || everything_written => v.as_slice() == value,
             _ => is_payload_of(value, offset),
         };
         if !good {
