@@ -520,7 +520,8 @@ impl Run {
     fn check_crash_state(&self, kind: StateKind, seed: u64) -> Result<(), (&'static str, String)> {
         let state_dir = tempfile::tempdir_in(self.dir.path()).unwrap();
         let description = self.model.borrow().build_crash_state(kind, seed, state_dir.path());
-        check_recovered(self, state_dir.path(), kind == StateKind::EverythingWritten).map_err(|(tag, message)| (tag, format!("{message}\n  {description}")))
+        check_recovered(self, state_dir.path(), kind == StateKind::EverythingWritten)
+            .map_err(|(tag, message)| (tag, format!("{message}\n  {description}")))
     }
 }
 
@@ -542,7 +543,10 @@ fn check_recovered(run: &Run, dir: &Path, everything_written: bool) -> Result<()
     let flushed = expect.durable_start < expect.flushed_end;
     let written = expect.values.len() as i64;
     if everything_written && end != written {
-        return Err(("process-crash", format!("log end {end} after a process crash; {written} written; {}", reports())));
+        return Err((
+            "process-crash",
+            format!("log end {end} after a process crash; {written} written; {}", reports()),
+        ));
     }
     if start < expect.durable_start {
         return Err(("start", format!("log start {start} below the durable log start {}", expect.durable_start)));
