@@ -29,15 +29,15 @@ pub(crate) fn write_atomically(path: &Path, contents: &[u8]) -> Result<()> {
 
 fn write_and_rename(tmp: &Path, path: &Path, contents: &[u8]) -> Result<()> {
     {
-        let mut f = OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .open(tmp)
-            .map_err(|e| Error::io("create", tmp, e))?;
+        // A fresh name, never an existing file (or a symlink planted there).
+        let mut f =
+            OpenOptions::new().write(true).create_new(true).open(tmp).map_err(|e| Error::io("create", tmp, e))?;
+        note(FsEvent::Create(tmp));
         f.write_all(contents).map_err(|e| Error::io("write", tmp, e))?;
         f.sync_all().map_err(|e| Error::io("fsync", tmp, e))?;
+        note(FsEvent::SyncFile(tmp));
     }
+    note(FsEvent::Rename(tmp, path));
     std::fs::rename(tmp, path).map_err(|e| Error::io("rename", tmp, e))?;
     if let Some(dir) = path.parent() {
         sync_dir(dir)?;
@@ -47,6 +47,7 @@ fn write_and_rename(tmp: &Path, path: &Path, contents: &[u8]) -> Result<()> {
 
 /// Removes `path`; a file that is already gone is not an error.
 pub(crate) fn remove_file_if_present(path: &Path) -> Result<()> {
+    note(FsEvent::Remove(path));
     match std::fs::remove_file(path) {
         Ok(()) => Ok(()),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
@@ -57,5 +58,69 @@ pub(crate) fn remove_file_if_present(path: &Path) -> Result<()> {
 /// fsyncs a directory, making the names of files created or renamed in it durable.
 pub(crate) fn sync_dir(dir: &Path) -> Result<()> {
     let d = File::open(dir).map_err(|e| Error::io("open directory", dir, e))?;
-    d.sync_all().map_err(|e| Error::io("fsync directory", dir, e))
+    d.sync_all().map_err(|e| Error::io("fsync directory", dir, e))?;
+    note(FsEvent::SyncDir(dir));
+    Ok(())
+}
+
+/// A change to the file system that decides what a machine crash can leave.
+/// Test builds pass each to a per-thread observer (the power-loss simulation
+/// in `crash_sim`); other builds compile the calls away.
+#[derive(Debug, Clone, Copy)]
+#[cfg_attr(not(test), allow(dead_code))]
+pub(crate) enum FsEvent<'a> {
+    /// A file was created (called after; an existing file that was only
+    /// opened may be reported too).
+    Create(&'a Path),
+    /// A file's data and size were made durable (fsync, fdatasync, msync).
+    SyncFile(&'a Path),
+    /// A directory was fsynced: the names in it are durable.
+    SyncDir(&'a Path),
+    /// A file is about to be renamed (called before).
+    Rename(&'a Path, &'a Path),
+    /// A file is about to be removed (called before; it may be missing).
+    Remove(&'a Path),
+}
+
+/// Reports `event` to this thread's observer, if a test set one.
+#[cfg(test)]
+pub(crate) fn note(event: FsEvent<'_>) {
+    observe::notify(&event);
+}
+
+/// Reports `event` to this thread's observer: nothing outside tests.
+#[cfg(not(test))]
+#[inline(always)]
+pub(crate) fn note(_event: FsEvent<'_>) {}
+
+/// The per-thread observer of [`FsEvent`]s (tests only).
+#[cfg(test)]
+pub(crate) mod observe {
+    use std::cell::RefCell;
+
+    use super::FsEvent;
+
+    type Observer = Box<dyn FnMut(&FsEvent<'_>)>;
+
+    thread_local! {
+        static OBSERVER: RefCell<Option<Observer>> = const { RefCell::new(None) };
+    }
+
+    /// Sends this thread's events to `observer` until [`clear`].
+    pub(crate) fn set(observer: Observer) {
+        OBSERVER.with(|o| *o.borrow_mut() = Some(observer));
+    }
+
+    /// Stops observing this thread's events.
+    pub(crate) fn clear() {
+        OBSERVER.with(|o| *o.borrow_mut() = None);
+    }
+
+    pub(super) fn notify(event: &FsEvent<'_>) {
+        OBSERVER.with(|o| {
+            if let Some(f) = o.borrow_mut().as_mut() {
+                f(event);
+            }
+        });
+    }
 }

@@ -94,6 +94,8 @@ pub mod segment;
 pub mod store;
 pub mod topic;
 
+#[cfg(test)]
+mod crash_sim;
 mod dirlock;
 mod fsutil;
 

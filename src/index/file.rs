@@ -67,6 +67,7 @@ impl<E: Entry> Index<E> {
             .custom_flags(libc::O_NOFOLLOW)
             .open(path)
             .map_err(|e| Error::io("open index", path, e))?;
+        crate::fsutil::note(crate::fsutil::FsEvent::Create(path));
         let len = file.metadata().map_err(|e| Error::io("stat index", path, e))?.len();
         let map = map_file(&file, path)?;
         let mut index = Self {
@@ -258,6 +259,7 @@ impl<E: Entry> Index<E> {
     pub fn flush(&self) -> Result<()> {
         if let Storage::Mapped { map, .. } = &self.storage {
             map.flush().map_err(|e| Error::io("msync index", &self.path, e))?;
+            crate::fsutil::note(crate::fsutil::FsEvent::SyncFile(&self.path));
         }
         Ok(())
     }

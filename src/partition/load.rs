@@ -243,6 +243,7 @@ fn scan_directory(dir: &Path, reports: &mut Vec<RecoveryReport>) -> Result<Vec<i
                     remove_file_if_present(&segment_file(dir, base, INDEX_SUFFIX))?;
                     remove_file_if_present(&segment_file(dir, base, TIME_INDEX_SUFFIX))?;
                     let target = dir.join(swapped);
+                    crate::fsutil::note(crate::fsutil::FsEvent::Rename(&path, &target));
                     std::fs::rename(&path, &target).map_err(|e| Error::io("complete .swap", &path, e))?;
                     if !logs.contains(&base) {
                         logs.push(base);

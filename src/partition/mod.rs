@@ -867,6 +867,9 @@ impl Partition {
                 seg.activate()?;
                 if let Some(batch) = kept {
                     seg.append(batch.as_bytes())?;
+                    // The kept records were flushed before, perhaps: the
+                    // rewritten copy must be on disk before the call returns.
+                    seg.flush()?;
                 }
                 seg
             }
@@ -920,6 +923,11 @@ impl Partition {
         // Segments sealed since the last flush first: a roll wrote their
         // closing index entries after the recovery point may have passed them.
         for seg in std::mem::take(&mut writer.sealed_unflushed) {
+            // Segments deleted since (retention, truncation) need no flush.
+            let live = list.slots.iter().any(|s| s.get_if_open().is_some_and(|open| Arc::ptr_eq(&open, &seg)));
+            if !live {
+                continue;
+            }
             if let Err(e) = seg.flush() {
                 writer.sealed_unflushed.push(seg);
                 return Err(e);

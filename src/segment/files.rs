@@ -58,6 +58,7 @@ impl LogFile {
             .custom_flags(libc::O_NOFOLLOW)
             .open(path)
             .map_err(|e| Error::io("create segment log", path, e))?;
+        crate::fsutil::note(crate::fsutil::FsEvent::Create(path));
         Ok(Self { path: path.to_owned(), file, writable: true })
     }
 
@@ -116,7 +117,9 @@ impl LogFile {
 
     /// fsyncs the data (and the size, which `fdatasync` covers when it changed).
     pub fn sync(&self) -> Result<()> {
-        self.file.sync_data().map_err(|e| Error::io("fsync segment log", &self.path, e))
+        self.file.sync_data().map_err(|e| Error::io("fsync segment log", &self.path, e))?;
+        crate::fsutil::note(crate::fsutil::FsEvent::SyncFile(&self.path));
+        Ok(())
     }
 
     /// Maps the first `len` bytes for reading, as shared `Bytes`.
@@ -144,6 +147,7 @@ impl LogFile {
         let mut tmp_name = self.path.as_os_str().to_owned();
         tmp_name.push(".truncating");
         let tmp = PathBuf::from(tmp_name);
+        crate::fsutil::note(crate::fsutil::FsEvent::Remove(&tmp));
         let _ = std::fs::remove_file(&tmp);
         let new = Self::create(&tmp)?;
         let mut copied = 0u64;
@@ -156,6 +160,7 @@ impl LogFile {
             copied += chunk.len() as u64;
         }
         new.sync()?;
+        crate::fsutil::note(crate::fsutil::FsEvent::Rename(&tmp, &self.path));
         std::fs::rename(&tmp, &self.path).map_err(|e| Error::io("rename truncated segment log", &tmp, e))?;
         self.file = new.file;
         Ok(())
@@ -167,6 +172,7 @@ pub(crate) fn rename_to_deleted(path: &Path) -> Result<Option<PathBuf>> {
     let mut name = path.as_os_str().to_owned();
     name.push(DELETED_SUFFIX);
     let target = PathBuf::from(name);
+    crate::fsutil::note(crate::fsutil::FsEvent::Rename(path, &target));
     match std::fs::rename(path, &target) {
         Ok(()) => Ok(Some(target)),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
