@@ -13,6 +13,7 @@
 
 use std::collections::HashSet;
 use std::fs::{File, OpenOptions};
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, LazyLock};
 
@@ -51,6 +52,8 @@ impl DirLock {
             .write(true)
             .create(true)
             .truncate(false)
+            // A symlinked lock file could lead outside the directory.
+            .custom_flags(libc::O_NOFOLLOW)
             .open(&path)
             .map_err(|e| Error::io("open lock file", &path, e))?;
         lock_file(&file, &path)?;

@@ -308,8 +308,9 @@ fn map_file(file: &File, path: &Path) -> Result<MmapMut> {
     // SAFETY: the mapping is only sound while nothing else truncates or
     // writes the file. The file is owned by one open `LogSegment` of this
     // process, which holds the index behind its lock and resizes the file
-    // only through `resize`, which remaps right after; other processes are
-    // kept out of the data directory by the store's lock (see UNSAFE.md).
+    // only through `resize`, which remaps right after; other processes (and
+    // other handles in this one) are kept out of the partition directory by
+    // its own lock (`.lock`, see src/dirlock.rs and UNSAFE.md).
     let map = unsafe { MmapMut::map_mut(file) };
     let map = map.map_err(|e| Error::io("mmap index", path, e))?;
     // Index pages are touched one entry at a time and binary-searched: the

@@ -132,7 +132,7 @@ impl LogFile {
         // mapped: truncating a mapped segment writes the kept prefix to a new
         // file that replaces it by rename, so the mapped inode keeps its size
         // for as long as any `Bytes` view of it lives. Other processes are
-        // kept out of the data directory by the store's lock (UNSAFE.md).
+        // kept out by the partition directory's lock (UNSAFE.md).
         let map = unsafe { memmap2::MmapOptions::new().len(len as usize).map(&self.file) };
         let map: Mmap = map.map_err(|e| Error::io("mmap segment log", &self.path, e))?;
         Ok(Bytes::from_owner(map))
