@@ -53,10 +53,11 @@ impl FileBatches {
         Self { data, pos: 0, start_position, tail: None, lazy_records: false }
     }
 
-    /// Like [`FileBatches::new`], but each batch's records are validated as
-    /// they are iterated (see `RecordBatch::new_lazy`): for reading a log
-    /// whose every record will be iterated.
-    pub(crate) fn new_lazy(data: Bytes, start_position: u64) -> Self {
+    /// Like [`FileBatches::new`], but each batch is checked up front only
+    /// for its framing and CRC-32C, and its records are validated as they are
+    /// iterated: for reading a few records of a batch (a point read), or a
+    /// log whose every record will be iterated anyway.
+    pub fn new_lazy(data: Bytes, start_position: u64) -> Self {
         Self { lazy_records: true, ..Self::new(data, start_position) }
     }
 

@@ -43,6 +43,9 @@ pub struct Index<E> {
     storage: Storage,
     entries: usize,
     max_entries: usize,
+    /// Bytes `[from, to)` written since the last flush, if any: a flush
+    /// syncs only those pages (an index gains one entry per 4 KiB of log).
+    unflushed: parking_lot::Mutex<Option<(usize, usize)>>,
     _entry: std::marker::PhantomData<E>,
 }
 
@@ -75,6 +78,7 @@ impl<E: Entry> Index<E> {
             base_offset,
             storage: Storage::Mapped { file, map },
             entries: 0,
+            unflushed: parking_lot::Mutex::new(None),
             max_entries: (len / E::SIZE as u64) as usize,
             _entry: std::marker::PhantomData,
         };
@@ -98,6 +102,7 @@ impl<E: Entry> Index<E> {
             base_offset,
             entries: bytes.len() / E::SIZE,
             max_entries: bytes.len() / E::SIZE,
+            unflushed: parking_lot::Mutex::new(None),
             storage: Storage::Memory(bytes),
             _entry: std::marker::PhantomData,
         };
@@ -182,6 +187,7 @@ impl<E: Entry> Index<E> {
             entry.encode(base, slot);
         }
         self.entries += 1;
+        self.mark_unflushed(at, at + E::SIZE);
         Ok(())
     }
 
@@ -224,6 +230,7 @@ impl<E: Entry> Index<E> {
         if let Some(dropped) = self.bytes_mut().get_mut(from..to) {
             dropped.fill(0);
         }
+        self.mark_unflushed(from, to);
         self.entries = n;
     }
 
@@ -255,12 +262,23 @@ impl<E: Entry> Index<E> {
         self.resize((self.entries * E::SIZE) as u64)
     }
 
-    /// Writes dirty pages of the mapping to disk.
+    fn mark_unflushed(&self, from: usize, to: usize) {
+        let mut range = self.unflushed.lock();
+        *range = Some(range.map_or((from, to), |(f, t)| (f.min(from), t.max(to))));
+    }
+
+    /// Writes the pages changed since the last flush to disk (nothing when
+    /// none changed: most flushes add no index entry).
     pub fn flush(&self) -> Result<()> {
-        if let Storage::Mapped { map, .. } = &self.storage {
-            map.flush().map_err(|e| Error::io("msync index", &self.path, e))?;
-            crate::fsutil::note(crate::fsutil::FsEvent::SyncFile(&self.path));
+        let Storage::Mapped { map, .. } = &self.storage else { return Ok(()) };
+        let mut range = self.unflushed.lock();
+        let Some((from, to)) = *range else { return Ok(()) };
+        let to = to.min(map.len());
+        if from < to {
+            map.flush_range(from, to - from).map_err(|e| Error::io("msync index", &self.path, e))?;
         }
+        *range = None;
+        crate::fsutil::note(crate::fsutil::FsEvent::SyncFile(&self.path));
         Ok(())
     }
 

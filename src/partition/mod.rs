@@ -134,6 +134,8 @@ struct Writer {
     /// Segments sealed since the last flush: their closing index entries
     /// (and any tail) must reach the disk before the recovery point passes them.
     sealed_unflushed: Vec<Arc<LogSegment>>,
+    /// Truncations so far: a flush that ran beside one does not move the recovery point.
+    truncations: u64,
     random: u64,
 }
 
@@ -152,6 +154,8 @@ struct Inner {
     recovery: Mutex<Vec<RecoveryReport>>,
     /// Offset ranges whose segment files are missing (see [`Error::MissingSegment`]).
     gaps: Vec<(i64, i64)>,
+    /// Serializes `flush` calls (group commit; see [`Partition::flush`]).
+    flush_gate: Mutex<()>,
     /// The directory's lock, held until the partition is closed or its last
     /// handle is dropped.
     lock: Mutex<Option<DirLock>>,
@@ -159,13 +163,26 @@ struct Inner {
     store_lock: Mutex<Option<SharedLock>>,
 }
 
+/// What a [`Partition::flush`] syncs, decided under the writer lock.
+struct FlushPlan {
+    /// The log end offset the flush makes durable.
+    end: i64,
+    /// Segments to fsync: first the `sealed` ones sealed since the last flush.
+    to_sync: Vec<Arc<LogSegment>>,
+    sealed: usize,
+    /// Whether the directory needs an fsync (files created or renamed).
+    dir_dirty: bool,
+    /// [`Writer::truncations`] when the plan was made.
+    truncations: u64,
+}
+
 /// Bytes read from one segment, with where they came from.
 #[derive(Debug)]
 pub(crate) struct Chunk {
     /// Whole batches.
     pub bytes: Bytes,
-    /// The `.log` they were read from.
-    pub path: PathBuf,
+    /// The segment they were read from (its path names damage, if any).
+    pub segment: Arc<LogSegment>,
     /// File position of the first byte.
     pub position: u64,
 }
@@ -228,6 +245,7 @@ impl Partition {
             poisoned: None,
             pending_deletes: Vec::new(),
             sealed_unflushed: Vec::new(),
+            truncations: 0,
             random,
         };
         let inner = Inner {
@@ -243,6 +261,7 @@ impl Partition {
             arrived: Condvar::new(),
             recovery: Mutex::new(loaded.reports),
             gaps: loaded.gaps,
+            flush_gate: Mutex::new(()),
             lock: Mutex::new(Some(lock)),
             store_lock: Mutex::new(None),
         };
@@ -623,7 +642,7 @@ impl Partition {
             }
             let seg = slot.get()?;
             if let Some((bytes, position)) = seg.read_at(offset, max_bytes, true)? {
-                return Ok(Some(Chunk { bytes, path: seg.log_path(), position }));
+                return Ok(Some(Chunk { bytes, segment: seg, position }));
             }
         }
         Ok(None)
@@ -837,6 +856,7 @@ impl Partition {
     }
 
     fn truncate_locked(&self, writer: &mut Writer, offset: i64, config: &LogConfig, now: i64) -> Result<()> {
+        writer.truncations += 1;
         let list = self.snapshot();
         let first_base = list.slots.first().map_or(0, |s| s.base_offset());
         let keep = if offset < first_base { 0 } else { list.floor(offset) + 1 };
@@ -894,12 +914,52 @@ impl Partition {
     /// fsyncs every segment written since the last flush (log, then
     /// indexes, then the directory when files were created) and advances the
     /// recovery point to the log end offset.
+    ///
+    /// Concurrent flushers share their fsyncs (group commit): one at a time
+    /// syncs everything appended so far, without holding up appends, and
+    /// those queued behind it return at once when that covered their records.
     pub fn flush(&self) -> Result<()> {
+        let _gate = self.inner.flush_gate.lock();
+        let FlushPlan { end, to_sync, sealed, dir_dirty, truncations } = {
+            let mut writer = self.inner.writer.lock();
+            self.check_writable(&writer)?;
+            let end = self.log_end_offset();
+            if writer.recovery_point >= end && writer.sealed_unflushed.is_empty() && !writer.dir_dirty {
+                return Ok(());
+            }
+            let list = self.snapshot();
+            let mut to_sync = std::mem::take(&mut writer.sealed_unflushed);
+            to_sync.retain(|seg| list.slots.iter().any(|s| s.get_if_open().is_some_and(|o| Arc::ptr_eq(&o, seg))));
+            let sealed = to_sync.len();
+            to_sync.extend(list.slots.iter().skip(list.floor(writer.recovery_point)).filter_map(|s| s.get_if_open()));
+            let dir_dirty = std::mem::take(&mut writer.dir_dirty);
+            FlushPlan { end, to_sync, sealed, dir_dirty, truncations: writer.truncations }
+        };
+        // The slow part, with appends going on beside it.
+        let synced = to_sync
+            .iter()
+            .try_for_each(|seg| seg.flush())
+            .and_then(|()| if dir_dirty { crate::fsutil::sync_dir(&self.inner.dir) } else { Ok(()) });
         let mut writer = self.inner.writer.lock();
-        self.check_writable(&writer)?;
+        if let Err(e) = synced {
+            writer.sealed_unflushed.extend(to_sync.into_iter().take(sealed));
+            writer.dir_dirty |= dir_dirty;
+            return self.poison_on_io(&mut writer, Err(e));
+        }
+        // A truncation meanwhile may have removed what was synced: then the
+        // recovery point stays where the truncation put it.
+        if writer.truncations != truncations || end <= writer.recovery_point {
+            return Ok(());
+        }
         let now = self.inner.clock.now_ms();
-        let flushed = self.flush_locked(&mut writer, now);
-        self.poison_on_io(&mut writer, flushed)
+        writer.recovery_point = end;
+        writer.last_flush_ms = now;
+        let list = self.snapshot();
+        if list.floor(end) != list.floor(writer.checkpointed_recovery_point) {
+            let saved = self.write_state(&mut writer, false);
+            self.poison_on_io(&mut writer, saved)?;
+        }
+        Ok(())
     }
 
     /// Flushes if `flush.ms` has passed since the last flush (the store's

@@ -1,9 +1,10 @@
 //! [`RecordReader`]: records from an offset on, across segments.
 
-use std::path::PathBuf;
+use std::sync::Arc;
 
 use crate::error::{Error, Result};
 use crate::format::{ConsumerRecord, FileBatches, Records};
+use crate::segment::LogSegment;
 
 use super::Partition;
 
@@ -30,8 +31,8 @@ pub struct RecordReader {
     next_offset: i64,
     chunk_bytes: u64,
     batches: Option<FileBatches>,
-    /// The `.log` the batches in hand come from.
-    chunk_path: PathBuf,
+    /// The segment the batches in hand come from.
+    chunk_segment: Option<Arc<LogSegment>>,
     records: Option<Records>,
     /// The offset after the batch `records` comes from.
     batch_end: i64,
@@ -48,7 +49,7 @@ impl RecordReader {
             next_offset,
             chunk_bytes,
             batches: None,
-            chunk_path: PathBuf::new(),
+            chunk_segment: None,
             records: None,
             batch_end: next_offset,
             batch_position: 0,
@@ -67,7 +68,7 @@ impl RecordReader {
         let error = match cause {
             e @ Error::CorruptSegment { .. } => e,
             e => Error::CorruptSegment {
-                path: self.chunk_path.clone(),
+                path: self.chunk_segment.as_ref().map(|s| s.log_path()).unwrap_or_default(),
                 position,
                 offset: self.next_offset,
                 source: Box::new(e.at_position(position)),
@@ -151,7 +152,7 @@ impl Iterator for RecordReader {
             match self.partition.read_chunk(self.next_offset, self.chunk_bytes) {
                 Ok(None) => return None,
                 Ok(Some(chunk)) => {
-                    self.chunk_path = chunk.path;
+                    self.chunk_segment = Some(chunk.segment);
                     self.batches = Some(FileBatches::new_lazy(chunk.bytes, chunk.position));
                 }
                 Err(e) => {

@@ -138,6 +138,22 @@ impl LogFile {
         Ok(Bytes::from_owner(map))
     }
 
+    /// Maps `reserve` bytes of address space over the file for reading, as
+    /// shared `Bytes`, however long the file is now: bytes written later
+    /// appear in the mapping. Only bytes below the file's length may be read
+    /// through it (past it a read would fault).
+    pub fn map_reserved(&self, reserve: u64) -> Result<Bytes> {
+        // SAFETY: the mapping may extend past the end of the file. Readers
+        // only ever touch bytes below the segment's published size, which
+        // were written (the file extended) before that size was published,
+        // and a mapped file is never shrunk: truncation of a mapped segment
+        // writes the kept prefix to a new file that replaces it by rename.
+        // Other processes are kept out by the partition directory's lock.
+        let map = unsafe { memmap2::MmapOptions::new().len(reserve as usize).map(&self.file) };
+        let map: Mmap = map.map_err(|e| Error::io("mmap segment log", &self.path, e))?;
+        Ok(Bytes::from_owner(map))
+    }
+
     /// Replaces the file by a new one holding its first `len` bytes, via a
     /// temporary file and a rename, leaving existing mappings of the old file valid.
     pub fn replace_with_prefix(&mut self, len: u64) -> Result<()> {

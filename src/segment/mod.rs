@@ -105,11 +105,16 @@ struct State {
     next_offset: i64,
 }
 
-/// The `.log` file and, once sealed, its read-only mapping.
+/// The `.log` file and its read-only mapping, through which reads copy
+/// nothing: exactly the file once sealed; for the active segment, a
+/// reservation of the largest segment size, of which only published bytes
+/// (written before their size was published) are ever touched.
 #[derive(Debug)]
 struct LogAccess {
     file: LogFile,
     mapped: Option<Bytes>,
+    /// Sealed segments refuse appends.
+    sealed: bool,
 }
 
 /// One segment of a partition log.
@@ -170,7 +175,7 @@ impl LogSegment {
             dir: dir.to_owned(),
             config,
             mode,
-            log: RwLock::new(LogAccess { file, mapped: None }),
+            log: RwLock::new(LogAccess { file, mapped: None, sealed: false }),
             size: AtomicU64::new(size),
             state: RwLock::new(State {
                 offset_index,
@@ -412,7 +417,7 @@ impl LogSegment {
     pub fn append(&self, batches: &[u8]) -> Result<AppendInfo> {
         let _writer = self.writer.lock();
         let info = self.describe_append(batches)?;
-        if self.log.read().mapped.is_some() {
+        if self.log.read().sealed {
             return Err(Error::SegmentSealed { path: self.log_path() });
         }
         {
@@ -717,6 +722,8 @@ impl LogSegment {
         self.size.store(new_size, Ordering::Release);
         if new_size < old_size {
             let mut log = self.log.write();
+            // A cut segment takes appends again (until sealed anew).
+            log.sealed = false;
             if log.mapped.take().is_some() {
                 // Readers may hold views of the mapping: never shrink it.
                 log.file.replace_with_prefix(new_size)?;
@@ -841,7 +848,7 @@ impl LogSegment {
         let (ts, off) = (state.max_timestamp, state.offset_of_max_timestamp);
         state.time_index.maybe_append(ts, off, true)?;
         state.time_index.trim()?;
-        if !cut && log.mapped.is_none() && writable {
+        if !cut && !log.sealed && writable {
             // A segment that may still take appends keeps room for entries.
             state.offset_index.resize(self.config.max_index_size)?;
             state.time_index.resize(self.config.max_index_size)?;
@@ -874,14 +881,19 @@ impl LogSegment {
     }
 
     /// Makes the segment appendable again after open, sealing or truncation:
-    /// resizes the indexes to `segment.index.bytes` and drops the read
-    /// mapping (views already handed out stay valid; the file only grows).
+    /// resizes the indexes to `segment.index.bytes` and maps the `.log` with
+    /// room to grow, so that reads of the active segment copy nothing either
+    /// (views already handed out stay valid; a mapped file never shrinks).
     pub fn activate(&self) -> Result<()> {
         if self.mode == OpenMode::ReadOnly {
             return Ok(());
         }
         let _writer = self.writer.lock();
-        self.log.write().mapped = None;
+        {
+            let mut log = self.log.write();
+            log.mapped = Some(log.file.map_reserved(MAX_SEGMENT_BYTES)?);
+            log.sealed = false;
+        }
         let mut state = self.state.write();
         state.offset_index.resize(self.config.max_index_size)?;
         state.time_index.resize(self.config.max_index_size)
@@ -894,9 +906,12 @@ impl LogSegment {
         let _writer = self.writer.lock();
         self.finish_indexes()?;
         let mut log = self.log.write();
-        if log.mapped.is_none() {
+        if !log.sealed {
+            // The exact size from now on: the reservation is address space
+            // the active segment needs and a sealed one does not.
             let size = self.size();
             log.mapped = Some(log.file.map(size)?);
+            log.sealed = true;
         }
         Ok(())
     }
