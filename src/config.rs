@@ -345,6 +345,8 @@ impl LogConfig {
         crate::segment::SegmentConfig {
             index_interval_bytes: self.index_interval_bytes.max(0) as u64,
             max_index_size: self.segment_index_bytes.max(12) as u64,
+            // Small segments reserve no more than they can hold.
+            preallocate_bytes: (self.segment_bytes.max(0) as u64).min(crate::segment::DEFAULT_PREALLOCATE_BYTES),
         }
     }
 

@@ -133,6 +133,13 @@ fn active_log(dir: &Path) -> (PathBuf, u64) {
     (last, len)
 }
 
+/// The active segment's `.log` and its bytes of data (the file may be longer:
+/// preallocated space past the data).
+fn active_data(p: &Partition, dir: &Path) -> (PathBuf, u64) {
+    let size = p.segments().unwrap().last().unwrap().size;
+    (active_log(dir).0, size)
+}
+
 fn run(config: LogConfig, ops: Vec<Op>) -> Result<(), TestCaseError> {
     let dir = tempfile::tempdir().unwrap();
     let clock = ManualClock::new(T0);
@@ -184,7 +191,7 @@ fn run(config: LogConfig, ops: Vec<Op>) -> Result<(), TestCaseError> {
                 p.truncate_to(target).unwrap();
                 m.truncate(target);
                 // What was flushed below the cut stays flushed.
-                let (path, len) = active_log(dir.path());
+                let (path, len) = active_data(&p, dir.path());
                 flushed = match flushed {
                     Some((f, flen, fend)) if f == path => Some((f, flen.min(len), fend.min(m.log_end))),
                     // An older segment became the active one: it was wholly flushed.
@@ -199,7 +206,7 @@ fn run(config: LogConfig, ops: Vec<Op>) -> Result<(), TestCaseError> {
                         prop_assert!(target <= m.log_end);
                         if target > m.log_start {
                             // delete_records makes the records below its target durable first.
-                            let (path, len) = active_log(dir.path());
+                            let (path, len) = active_data(&p, dir.path());
                             flushed = Some((path, len, m.log_end));
                         }
                         m.log_start = m.log_start.max(target);
@@ -222,14 +229,14 @@ fn run(config: LogConfig, ops: Vec<Op>) -> Result<(), TestCaseError> {
             }
             Op::Flush => {
                 p.flush().unwrap();
-                let (path, len) = active_log(dir.path());
+                let (path, len) = active_data(&p, dir.path());
                 flushed = Some((path, len, m.log_end));
             }
             Op::Reopen => {
                 p.close().unwrap();
                 p = open(dir.path(), &config, &clock);
                 // A clean close flushed everything.
-                let (path, len) = active_log(dir.path());
+                let (path, len) = active_data(&p, dir.path());
                 flushed = Some((path, len, m.log_end));
             }
             Op::Crash(at) => {
@@ -262,7 +269,7 @@ fn run(config: LogConfig, ops: Vec<Op>) -> Result<(), TestCaseError> {
                 m.log_end = end;
                 m.log_start = p.log_start_offset();
                 // What survived the crash was read back from the disk.
-                let (path, len) = active_log(dir.path());
+                let (path, len) = active_data(&p, dir.path());
                 flushed = Some((path, len, end));
             }
         }

@@ -26,7 +26,7 @@ fn one(offset: i64, ts: i64) -> Vec<u8> {
 }
 
 fn config(interval: u64) -> SegmentConfig {
-    SegmentConfig { index_interval_bytes: interval, max_index_size: 10 * 1024 * 1024 }
+    SegmentConfig { index_interval_bytes: interval, max_index_size: 10 * 1024 * 1024, ..SegmentConfig::default() }
 }
 
 fn create(dir: &Path, base: i64, interval: u64) -> LogSegment {

@@ -8,7 +8,8 @@ use proptest::prelude::*;
 use topiclog::format::{BatchBuilder, Compression, FileBatches, Record};
 use topiclog::segment::{LogSegment, SegmentConfig};
 
-const CONFIG: SegmentConfig = SegmentConfig { index_interval_bytes: 200, max_index_size: 64 * 1024 };
+const CONFIG: SegmentConfig =
+    SegmentConfig { index_interval_bytes: 200, max_index_size: 64 * 1024, preallocate_bytes: 64 * 1024 };
 
 fn encode(base: i64, sizes: &[usize], ts: i64) -> Vec<u8> {
     let mut b = BatchBuilder::new(Compression::None).base_offset(base);

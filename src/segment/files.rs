@@ -138,6 +138,44 @@ impl LogFile {
         Ok(Bytes::from_owner(map))
     }
 
+    /// Extends the file to at least `len` bytes with blocks reserved on disk
+    /// (`fallocate`), so that writes through a mapping below `len` can never
+    /// fail for lack of space (a failure there would be a SIGBUS). `false`
+    /// when the file system cannot preallocate; the caller then writes with
+    /// `write_at`.
+    pub fn preallocate(&self, len: u64) -> Result<bool> {
+        if !self.writable {
+            return Err(Error::ReadOnly { path: self.path.clone() });
+        }
+        let Ok(len) = libc::off_t::try_from(len) else {
+            return Err(Error::SegmentFull { path: self.path.clone(), size: len });
+        };
+        use std::os::fd::AsRawFd;
+        // SAFETY: not a mapping, but a plain system call on a descriptor this
+        // struct owns; it reads no memory of ours.
+        let rc = unsafe { libc::fallocate(self.file.as_raw_fd(), 0, 0, len) };
+        if rc == 0 {
+            return Ok(true);
+        }
+        let e = std::io::Error::last_os_error();
+        match e.raw_os_error() {
+            Some(libc::EOPNOTSUPP) | Some(libc::ENOSYS) => Ok(false),
+            _ => Err(Error::io("preallocate segment log", &self.path, e)),
+        }
+    }
+
+    /// Maps bytes `[offset, offset + len)` (preallocated) for writing
+    /// appends into, with the pages faulted in up front.
+    pub fn map_writable(&self, offset: u64, len: u64) -> Result<memmap2::MmapMut> {
+        // SAFETY: the mapping is used only by the segment's appender (behind
+        // the segment's writer lock), to write bytes past the published size,
+        // which no reader touches, inside blocks reserved by `preallocate`.
+        // The file is shrunk (trimmed) only after this mapping is dropped.
+        // Other processes are kept out by the partition directory's lock.
+        let map = unsafe { memmap2::MmapOptions::new().offset(offset).len(len as usize).populate().map_mut(&self.file) };
+        map.map_err(|e| Error::io("mmap segment log for appends", &self.path, e))
+    }
+
     /// Maps `reserve` bytes of address space over the file for reading, as
     /// shared `Bytes`, however long the file is now: bytes written later
     /// appear in the mapping. Only bytes below the file's length may be read
@@ -146,7 +184,8 @@ impl LogFile {
         // SAFETY: the mapping may extend past the end of the file. Readers
         // only ever touch bytes below the segment's published size, which
         // were written (the file extended) before that size was published,
-        // and a mapped file is never shrunk: truncation of a mapped segment
+        // and a mapped file is never shrunk below that size: trimming cuts
+        // only preallocated space past it, and truncation of a mapped segment
         // writes the kept prefix to a new file that replaces it by rename.
         // Other processes are kept out by the partition directory's lock.
         let map = unsafe { memmap2::MmapOptions::new().len(reserve as usize).map(&self.file) };

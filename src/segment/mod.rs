@@ -39,11 +39,23 @@ pub struct SegmentConfig {
     pub index_interval_bytes: u64,
     /// `segment.index.bytes`: the preallocated size of each index file (default 10 MiB).
     pub max_index_size: u64,
+    /// Bytes of `.log` reserved on disk (and mapped) at a time for appends,
+    /// which are then copied into the mapping with no system call; 0 writes
+    /// every append with `pwrite`. The reserved tail is trimmed on seal and
+    /// close, and recovery drops it silently (default 4 MiB).
+    pub preallocate_bytes: u64,
 }
+
+/// Default [`SegmentConfig::preallocate_bytes`].
+pub const DEFAULT_PREALLOCATE_BYTES: u64 = 4 << 20;
 
 impl Default for SegmentConfig {
     fn default() -> Self {
-        Self { index_interval_bytes: DEFAULT_INDEX_INTERVAL_BYTES, max_index_size: DEFAULT_MAX_INDEX_SIZE }
+        Self {
+            index_interval_bytes: DEFAULT_INDEX_INTERVAL_BYTES,
+            max_index_size: DEFAULT_MAX_INDEX_SIZE,
+            preallocate_bytes: DEFAULT_PREALLOCATE_BYTES,
+        }
     }
 }
 
@@ -132,6 +144,16 @@ pub struct LogSegment {
     writer: Mutex<()>,
     /// Index rebuilds done after open (an index found wrong by a read).
     reports: Mutex<Vec<RecoveryReport>>,
+    /// The active segment's writable mapping of preallocated space.
+    appender: Mutex<Option<Appender>>,
+}
+
+/// A writable mapping of `.log` bytes `[start, end)`, all preallocated.
+#[derive(Debug)]
+struct Appender {
+    map: memmap2::MmapMut,
+    start: u64,
+    end: u64,
 }
 
 /// Where a lookup by offset landed.
@@ -155,7 +177,12 @@ impl LogSegment {
             base_offset,
             Some(config.max_index_size),
         )?;
-        Ok(Self::assemble(dir, base_offset, config, OpenMode::ReadWrite, file, 0, offset_index, time_index))
+        let segment = Self::assemble(dir, base_offset, config, OpenMode::ReadWrite, file, 0, offset_index, time_index);
+        {
+            let mut log = segment.log.write();
+            log.mapped = Some(log.file.map_reserved(MAX_SEGMENT_BYTES)?);
+        }
+        Ok(segment)
     }
 
     #[allow(clippy::too_many_arguments)] // private constructor of the struct's parts
@@ -188,6 +215,7 @@ impl LogSegment {
             }),
             writer: Mutex::new(()),
             reports: Mutex::new(Vec::new()),
+            appender: Mutex::new(None),
         }
     }
 
@@ -432,7 +460,12 @@ impl LogSegment {
             }
         }
         let log = self.log.read();
-        log.file.write_at(info.position, batches)?;
+        if !self.write_mapped(&log, info.position, batches)? {
+            log.file.write_at(info.position, batches)?;
+        }
+        // Published before index entries name the new bytes: a reader that
+        // sees an entry always sees the bytes it points at.
+        self.size.store(info.position + info.size, Ordering::Release);
         let mut state = self.state.write();
         if info.position == 0 {
             state.rolling_based_timestamp = Some(info.max_timestamp);
@@ -449,9 +482,46 @@ impl LogSegment {
         }
         state.bytes_since_last_index_entry += info.size;
         state.next_offset = info.last_offset + 1;
-        drop(state);
-        self.size.store(info.position + info.size, Ordering::Release);
         Ok(info)
+    }
+
+    /// Copies `data` into the preallocated mapping at `position`, reserving
+    /// and mapping the next stretch first when needed. `false` when the file
+    /// system cannot preallocate (the caller writes with `pwrite`).
+    fn write_mapped(&self, log: &LogAccess, position: u64, data: &[u8]) -> Result<bool> {
+        let chunk = self.config.preallocate_bytes;
+        if chunk == 0 {
+            return Ok(false);
+        }
+        let end = position + data.len() as u64;
+        let mut appender = self.appender.lock();
+        if appender.as_ref().is_none_or(|a| position < a.start || end > a.end) {
+            *appender = None;
+            // Map from the page holding `position`: earlier bytes are written.
+            let start = position & !4095;
+            let reserve = end.saturating_sub(start).max(chunk).div_ceil(4096) * 4096;
+            let stretch_end = (start + reserve).min(MAX_SEGMENT_BYTES).max(end);
+            if !log.file.preallocate(stretch_end)? {
+                return Ok(false);
+            }
+            let map = log.file.map_writable(start, stretch_end - start)?;
+            *appender = Some(Appender { map, start, end: stretch_end });
+        }
+        let Some(a) = appender.as_mut() else { return Ok(false) };
+        let from = (position - a.start) as usize;
+        let Some(target) = a.map.get_mut(from..from + data.len()) else {
+            return Err(Error::SegmentFull { path: self.log_path(), size: end });
+        };
+        target.copy_from_slice(data);
+        Ok(true)
+    }
+
+    /// Drops the appender and cuts the preallocated space past the data.
+    fn release_preallocation(&self, log: &LogAccess) -> Result<()> {
+        if self.appender.lock().take().is_some() && log.file.len()? > self.size() {
+            log.file.truncate(self.size())?;
+        }
+        Ok(())
     }
 
     /// Checks `batches` can be appended and sums up their headers.
@@ -722,6 +792,8 @@ impl LogSegment {
         self.size.store(new_size, Ordering::Release);
         if new_size < old_size {
             let mut log = self.log.write();
+            // The appender maps the file being cut (or replaced).
+            *self.appender.lock() = None;
             // A cut segment takes appends again (until sealed anew).
             log.sealed = false;
             if log.mapped.take().is_some() {
@@ -773,6 +845,7 @@ impl LogSegment {
         let writable = self.mode == OpenMode::ReadWrite;
         // Readers wait while the segment is rebuilt; lock order `log`, then `state`.
         let mut log = self.log.write();
+        *self.appender.lock() = None;
         let file_size = log.file.len()?;
         let mut state = self.state.write();
         state.offset_index.reset(self.config.max_index_size)?;
@@ -783,7 +856,7 @@ impl LogSegment {
         state.rolling_based_timestamp = None;
         state.next_offset = self.base_offset;
 
-        let (valid_bytes, batches, cause) = {
+        let (valid_bytes, batches, cause, zero_tail) = {
             // A temporary mapping: CRCs are checked over the file's pages with no copy.
             let whole = log.file.map(file_size)?;
             let mut reader = ChunkReader::new(Source::Mapped(&whole), file_size);
@@ -831,10 +904,19 @@ impl LogSegment {
                 (true, _) if valid < file_size => cause = Some(format!("a fragment of a batch at position {valid}")),
                 _ => {}
             }
-            (valid, batches, cause)
+            // Zeros to the end are preallocated space never written (a crash
+            // before the trim): the end of the data, not damage.
+            let zero_tail = whole.get(valid as usize..).is_some_and(|rest| rest.iter().all(|&b| b == 0));
+            if zero_tail {
+                cause = None;
+            }
+            (valid, batches, cause, zero_tail)
         };
-        let truncated_bytes = if cut { file_size - valid_bytes } else { 0 };
-        if writable && truncated_bytes > 0 {
+        let (valid_bytes, batches, cause, zero_tail) = (valid_bytes, batches, cause, zero_tail);
+        let data_end = if zero_tail { valid_bytes } else { file_size };
+        // Only damage counts as cut: trimming preallocated zeros loses nothing.
+        let truncated_bytes = if cut { data_end - valid_bytes } else { 0 };
+        if writable && cut && file_size > valid_bytes {
             if log.mapped.take().is_some() {
                 log.file.replace_with_prefix(valid_bytes)?;
             } else {
@@ -843,7 +925,7 @@ impl LogSegment {
         }
         // Without a cut, damaged bytes stay inside the published size, so
         // that reading them is an error rather than a silent end.
-        self.size.store(if cut { valid_bytes } else { file_size }, Ordering::Release);
+        self.size.store(if cut { valid_bytes } else { data_end }, Ordering::Release);
         state.offset_index.trim()?;
         let (ts, off) = (state.max_timestamp, state.offset_of_max_timestamp);
         state.time_index.maybe_append(ts, off, true)?;
@@ -906,6 +988,7 @@ impl LogSegment {
         let _writer = self.writer.lock();
         self.finish_indexes()?;
         let mut log = self.log.write();
+        self.release_preallocation(&log)?;
         if !log.sealed {
             // The exact size from now on: the reservation is address space
             // the active segment needs and a sealed one does not.
@@ -951,7 +1034,9 @@ impl LogSegment {
     /// readable; dropping it releases the files.
     pub fn close(&self) -> Result<()> {
         if self.mode == OpenMode::ReadWrite {
+            let _writer = self.writer.lock();
             self.finish_indexes()?;
+            self.release_preallocation(&self.log.read())?;
         }
         Ok(())
     }
@@ -971,6 +1056,16 @@ impl LogSegment {
             crate::fsutil::remove_file_if_present(&path)?;
         }
         Ok(())
+    }
+}
+
+impl Drop for LogSegment {
+    /// Gives back the preallocated space past the data (best effort: a
+    /// crash leaves it, and recovery drops it silently).
+    fn drop(&mut self) {
+        if self.mode == OpenMode::ReadWrite {
+            let _ = self.release_preallocation(&self.log.read());
+        }
     }
 }
 
