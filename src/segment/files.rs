@@ -165,7 +165,8 @@ impl LogFile {
     }
 
     /// Maps bytes `[offset, offset + len)` (preallocated) for writing
-    /// appends into, with the pages faulted in up front.
+    /// appends into. Pages are faulted in as they are written (not up front,
+    /// so an idle partition holds no resident stretch).
     pub fn map_writable(&self, offset: u64, len: u64) -> Result<memmap2::MmapMut> {
         // SAFETY: the mapping is used only by the segment's appender (behind
         // the segment's writer lock), to write bytes past the published size,
@@ -173,7 +174,7 @@ impl LogFile {
         // The file is shrunk (trimmed) only after this mapping is dropped.
         // Other processes are kept out by the partition directory's lock.
         let map =
-            unsafe { memmap2::MmapOptions::new().offset(offset).len(len as usize).populate().map_mut(&self.file) };
+            unsafe { memmap2::MmapOptions::new().offset(offset).len(len as usize).map_mut(&self.file) };
         map.map_err(|e| Error::io("mmap segment log for appends", &self.path, e))
     }
 
