@@ -60,9 +60,10 @@
 //!   records below its offset are flushed first, then the new log start);
 //!   topic creation, deletion and configuration changes are durable when they
 //!   return (written to a temporary file, fsynced, renamed, directory
-//!   fsynced); retention and truncation first record the new state, then
-//!   rename files, so a crash part-way leaves the old or the new log, with at
-//!   most some segments deleted late.
+//!   fsynced); `truncate_to` is durable when it returns (the cut segment and
+//!   the directory are fsynced); retention and truncation first record the
+//!   new state, then rename files, so a crash part-way leaves the old or the
+//!   new log, with at most some segments deleted late.
 //! - **A failed write or fsync** poisons the partition: further writes fail
 //!   with [`Error::Poisoned`] until it is reopened, and nothing after the last
 //!   successful flush is assumed to be on disk.

@@ -887,10 +887,11 @@ impl Partition {
                 seg.activate()?;
                 if let Some(batch) = kept {
                     seg.append(batch.as_bytes())?;
-                    // The kept records were flushed before, perhaps: the
-                    // rewritten copy must be on disk before the call returns.
-                    seg.flush()?;
                 }
+                // Durable when it returns: the cut (and the kept records,
+                // which may have been flushed before and are rewritten) are
+                // on disk, so a crash never brings back what was cut.
+                seg.flush()?;
                 seg
             }
             None => {
@@ -908,6 +909,9 @@ impl Partition {
         self.inner.log_end_offset.store(offset, Ordering::Release);
         self.inner.log_start_offset.fetch_min(offset, Ordering::AcqRel);
         writer.recovery_point = writer.recovery_point.min(offset);
+        // The renames and any new segment, durable before the call returns.
+        crate::fsutil::sync_dir(&self.inner.dir)?;
+        writer.dir_dirty = false;
         self.write_state(writer, false)
     }
 

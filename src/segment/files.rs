@@ -173,8 +173,7 @@ impl LogFile {
         // which no reader touches, inside blocks reserved by `preallocate`.
         // The file is shrunk (trimmed) only after this mapping is dropped.
         // Other processes are kept out by the partition directory's lock.
-        let map =
-            unsafe { memmap2::MmapOptions::new().offset(offset).len(len as usize).map_mut(&self.file) };
+        let map = unsafe { memmap2::MmapOptions::new().offset(offset).len(len as usize).map_mut(&self.file) };
         map.map_err(|e| Error::io("mmap segment log for appends", &self.path, e))
     }
 
