@@ -6,7 +6,7 @@ use bytes::{Bytes, BytesMut};
 
 use super::compression::{self, Compression, MAX_DECOMPRESSED_BYTES};
 use super::record::{ConsumerRecord, Header, RecordRef, TimestampType};
-use super::varint::SliceReader;
+use super::varint::{SliceReader, VarintError};
 use crate::error::{BatchProblem, Error, Result};
 
 /// Bytes of the v2 batch header, up to the first record.
@@ -449,6 +449,32 @@ struct RecordFields {
     header_count: u32,
 }
 
+/// A varint, with the one-byte case (most lengths and deltas) inline.
+#[inline(always)]
+fn varint(reader: &mut SliceReader<'_>) -> std::result::Result<i32, VarintError> {
+    let mut ahead = reader.clone();
+    match ahead.u8() {
+        Some(b) if b < 0x80 => {
+            *reader = ahead;
+            Ok(i32::from(b >> 1) ^ -i32::from(b & 1))
+        }
+        _ => reader.varint(),
+    }
+}
+
+/// A varlong, with the one-byte case inline.
+#[inline(always)]
+fn varlong(reader: &mut SliceReader<'_>) -> std::result::Result<i64, VarintError> {
+    let mut ahead = reader.clone();
+    match ahead.u8() {
+        Some(b) if b < 0x80 => {
+            *reader = ahead;
+            Ok(i64::from(b >> 1) ^ -i64::from(b & 1))
+        }
+        _ => reader.varlong(),
+    }
+}
+
 /// Decodes the record starting at `reader`'s position, calling `on_header`
 /// with the key and value ranges of each header.
 #[inline]
@@ -458,7 +484,7 @@ fn parse_record(
     mut on_header: impl FnMut(Range<usize>, Option<Range<usize>>),
 ) -> std::result::Result<RecordFields, BatchProblem> {
     let truncated = BatchProblem::RecordTruncated { record: index };
-    let length = reader.varint().map_err(|e| e.into_problem(index))?;
+    let length = varint(reader).map_err(|e| e.into_problem(index))?;
     let length = usize::try_from(length)
         .map_err(|_| BatchProblem::InvalidFieldLength { record: index, length: length.into() })?;
     let body_start = reader.position();
@@ -470,11 +496,11 @@ fn parse_record(
     let within = |r: &SliceReader<'_>| r.position() <= body_end;
 
     reader.u8().ok_or_else(|| truncated.clone())?; // record attributes: unused
-    let timestamp_delta = reader.varlong().map_err(|e| e.into_problem(index))?;
-    let offset_delta = reader.varint().map_err(|e| e.into_problem(index))?;
+    let timestamp_delta = varlong(reader).map_err(|e| e.into_problem(index))?;
+    let offset_delta = varint(reader).map_err(|e| e.into_problem(index))?;
     let key = nullable_bytes(reader, index)?;
     let value = nullable_bytes(reader, index)?;
-    let header_count = reader.varint().map_err(|e| e.into_problem(index))?;
+    let header_count = varint(reader).map_err(|e| e.into_problem(index))?;
     if header_count < 0 {
         return Err(BatchProblem::InvalidFieldLength { record: index, length: header_count.into() });
     }
@@ -507,7 +533,7 @@ fn parse_record(
 /// Reads a varint length (-1 = null) and skips that many bytes.
 #[inline]
 fn nullable_bytes(reader: &mut SliceReader<'_>, index: u32) -> std::result::Result<Option<Range<usize>>, BatchProblem> {
-    let len = reader.varint().map_err(|e| e.into_problem(index))?;
+    let len = varint(reader).map_err(|e| e.into_problem(index))?;
     if len == -1 {
         return Ok(None);
     }
