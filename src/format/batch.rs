@@ -625,6 +625,43 @@ impl Cursor {
         Some(Ok(Parsed { start, end: self.pos, fields }))
     }
 
+    /// [`Cursor::step`] as a borrowed view. A record without headers (the
+    /// common case) is decoded in one pass over its exact bytes; anything
+    /// else, including every malformed record, goes through `step`, which
+    /// reports the same problems as the owned iterator.
+    #[inline]
+    fn step_view<'a>(
+        &mut self,
+        header: &BatchHeader,
+        data: &'a [u8],
+    ) -> Option<std::result::Result<RecordRef<'a>, BatchProblem>> {
+        if i64::from(self.index) < i64::from(header.record_count)
+            && let Some(fast) = plain_record(data, self.pos)
+        {
+            let delta = fast.offset_delta;
+            if delta < 0 || delta > header.last_offset_delta || self.previous_delta.is_some_and(|p| delta <= p) {
+                let record = self.index;
+                return self.fail(BatchProblem::InvalidOffsetDelta { record, delta });
+            }
+            self.previous_delta = Some(delta);
+            self.pos = fast.end;
+            self.index += 1;
+            return Some(Ok(RecordRef {
+                offset: header.base_offset.wrapping_add(i64::from(delta)),
+                timestamp: record_timestamp(header, fast.timestamp_delta),
+                timestamp_type: header.timestamp_type(),
+                key: fast.key,
+                value: fast.value,
+                headers: &[],
+                header_count: 0,
+            }));
+        }
+        match self.step(header, data, |_, _| {})? {
+            Ok(parsed) => Some(Ok(record_ref(header, data, &parsed.fields))),
+            Err(problem) => Some(Err(problem)),
+        }
+    }
+
     /// Stops iteration after reporting `problem`.
     fn fail<T>(&mut self, problem: BatchProblem) -> Option<std::result::Result<T, BatchProblem>> {
         self.index = u32::MAX;
@@ -634,6 +671,49 @@ impl Cursor {
     fn remaining(&self, header: &BatchHeader) -> usize {
         (i64::from(header.record_count) - i64::from(self.index)).max(0) as usize
     }
+}
+
+/// A well-formed record without headers, decoded by [`plain_record`].
+struct PlainRecord<'a> {
+    timestamp_delta: i64,
+    offset_delta: i32,
+    key: Option<&'a [u8]>,
+    value: Option<&'a [u8]>,
+    /// Position after the record in the records data.
+    end: usize,
+}
+
+/// The record at `pos` of `data` when it is well formed and has no
+/// headers; `None` otherwise (the caller then decodes it the checked way).
+#[inline(always)]
+fn plain_record(data: &[u8], pos: usize) -> Option<PlainRecord<'_>> {
+    let rest = data.get(pos..)?;
+    let mut reader = SliceReader::new(rest);
+    let length = usize::try_from(varint(&mut reader).ok()?).ok()?;
+    let start = reader.position();
+    let end = start.checked_add(length)?;
+    let body = rest.get(start..end)?;
+    let mut reader = SliceReader::new(body);
+    reader.u8()?; // attributes
+    let timestamp_delta = varlong(&mut reader).ok()?;
+    let offset_delta = varint(&mut reader).ok()?;
+    let key = plain_bytes(&mut reader, body)?;
+    let value = plain_bytes(&mut reader, body)?;
+    if varint(&mut reader).ok()? != 0 || reader.remaining() != 0 {
+        return None;
+    }
+    Some(PlainRecord { timestamp_delta, offset_delta, key, value, end: pos + end })
+}
+
+/// A nullable byte field of a record body.
+#[inline(always)]
+fn plain_bytes<'a>(reader: &mut SliceReader<'a>, body: &'a [u8]) -> Option<Option<&'a [u8]>> {
+    let len = varint(reader).ok()?;
+    if len == -1 {
+        return Some(None);
+    }
+    let range = reader.skip(usize::try_from(len).ok()?)?;
+    body.get(range).map(Some)
 }
 
 /// A record's timestamp: the batch's append time, or base plus its delta.
@@ -673,10 +753,7 @@ impl Records {
     /// the same cursor as [`Iterator::next`].
     #[inline]
     pub fn next_ref(&mut self) -> Option<Result<RecordRef<'_>>> {
-        match self.cursor.step(&self.header, &self.data, |_, _| {})? {
-            Ok(parsed) => Some(Ok(record_ref(&self.header, &self.data, &parsed.fields))),
-            Err(problem) => Some(Err(Error::malformed(problem))),
-        }
+        Some(self.cursor.step_view(&self.header, &self.data)?.map_err(Error::malformed))
     }
 }
 
@@ -729,10 +806,7 @@ impl<'a> Iterator for RecordRefs<'a> {
 
     #[inline]
     fn next(&mut self) -> Option<Self::Item> {
-        match self.cursor.step(&self.header, self.data, |_, _| {})? {
-            Ok(parsed) => Some(Ok(record_ref(&self.header, self.data, &parsed.fields))),
-            Err(problem) => Some(Err(Error::malformed(problem))),
-        }
+        Some(self.cursor.step_view(&self.header, self.data)?.map_err(Error::malformed))
     }
 
     fn size_hint(&self) -> (usize, Option<usize>) {
