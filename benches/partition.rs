@@ -26,21 +26,27 @@
 //!   batch; default config.
 //! - The paired runs of these two also time encode + write of each batch
 //!   (`encode_write`), which criterion leaves out to save time.
-//! - `scan/{raw_read,decode_only,partition}`: the 1,000,000-record partition
-//!   (written with segment.bytes = 64 MiB: one sealed segment, then the
-//!   active one), read with `read_from(0)`, touching every record's value
+//! - `scan/{raw_read,decode_only,raw_walk,partition,partition_views}`: the 1,000,000-record partition
+//!   (written with the default config: one segment, the active one, read
+//!   through its mapping), read with `read_from(0)`, touching every record's value
 //!   length, against `read()` of all its `.log` files into a 1 MiB buffer
 //!   (I/O only) and a decode-only pass (`FileBatches` over the files' bytes
 //!   held in memory, every record decoded, value length touched). Their sum
-//!   is also reported as "I/O + decode". Warm page cache, data flushed to disk
-//!   before timing.
-//! - `random_read/{raw_pread,raw_pread_decode,partition}`: 10,000
+//!   is also reported as "I/O + decode". `raw_walk` is the raw floor of a
+//!   decode: the in-memory files' batches CRC-checked and their records walked
+//!   by hand (lengths only, no checks); `partition_views` is `read_from(0)`
+//!   through `RecordReader::for_each_view` (borrowed views). Warm page cache,
+//!   data flushed to disk before timing.
+//! - `random_read/{raw_pread,raw_pread_decode,partition,partition_lazy,partition_view}`: 10,000
 //!   pseudo-random offsets of the same partition; `partition.read(offset, 1)`,
 //!   then decode its first batch and find the record, against `pread` of the
 //!   batch holding the offset at its precomputed file position (into a reused
 //!   buffer), and the same `pread` into a fresh buffer plus the same decode
-//!   and search. Throughput in reads; the paired run also prints per-read
-//!   latency percentiles.
+//!   and search. `partition_lazy` takes the batch through
+//!   `FileBatches::new_lazy` (CRC up front, records checked as walked);
+//!   `partition_view` does too, then finds the record with
+//!   `RecordBatch::record_at` (borrowed views). Throughput in reads; the
+//!   paired run also prints per-read latency percentiles.
 //!
 //! **No fsync in any timed phase**: `flush.messages` / `flush.ms` keep their
 //! defaults (never), partitions written in timed phases are dropped without
@@ -70,7 +76,7 @@ use bytes::Bytes;
 use criterion::measurement::WallTime;
 use criterion::{BenchmarkGroup, Criterion, SamplingMode, Throughput, criterion_group, criterion_main};
 use tempfile::TempDir;
-use topiclog::format::BatchHeader;
+use topiclog::format::{BatchHeader, RECORD_BATCH_OVERHEAD};
 use topiclog::partition::Partition;
 use topiclog::{BatchBuilder, Compression, FileBatches, LogConfig, Record, RecordBatch};
 
@@ -369,14 +375,15 @@ impl ReadFixture {
     fn new() -> Self {
         let dir = tempfile::tempdir().expect("tempdir");
         let w = small();
-        let (log, segments) = append_and_verify(dir.path(), w, &rolling_config());
+        // Workloads R1/R2: the default config, so one segment, the active one.
+        let (log, segments) = append_and_verify(dir.path(), w, &LogConfig::default());
         // On disk now, so background writeback stays out of the timed phases.
         log.flush().expect("flush");
         let paths = log_files(dir.path());
         let files: Vec<Bytes> = paths.iter().map(|p| Bytes::from(std::fs::read(p).expect("read .log"))).collect();
         let bytes = files.iter().map(|f| f.len() as u64).sum();
         println!(
-            "read fixture: {} records, {segments} segments (segment.bytes = {ROLL_SEGMENT_BYTES}), {bytes} bytes",
+            "read fixture: {} records, {segments} segment(s) (default segment.bytes), {bytes} bytes",
             w.records.len()
         );
         Self { dir, log, paths, files, bytes }
@@ -390,6 +397,65 @@ fn scan_partition(log: &Partition) -> (u64, u64) {
         let record = record.expect("record");
         value_bytes += record.value().map_or(0, <[u8]>::len) as u64;
         records += 1;
+    }
+    (records, value_bytes)
+}
+
+/// `read_from(0)` with `for_each_view` (borrowed views, no per-record
+/// allocation); returns (records, value bytes).
+fn scan_partition_views(log: &Partition) -> (u64, u64) {
+    let mut value_bytes = 0u64;
+    let records = log
+        .read_from(0)
+        .expect("read_from")
+        .for_each_view(|record| value_bytes += record.value().map_or(0, <[u8]>::len) as u64)
+        .expect("scan");
+    (records, value_bytes)
+}
+
+/// A zigzag varint at `at` of `data`: (value, bytes).
+fn raw_varint(data: &[u8], at: usize) -> (i64, usize) {
+    let (mut raw, mut shift, mut n) = (0u64, 0, 0);
+    loop {
+        let b = data[at + n];
+        raw |= u64::from(b & 0x7f) << shift;
+        n += 1;
+        if b & 0x80 == 0 {
+            return (((raw >> 1) as i64) ^ -((raw & 1) as i64), n);
+        }
+        shift += 7;
+    }
+}
+
+/// The raw floor of a scan: every batch of the in-memory files CRC-checked,
+/// and every record walked by hand (length, attributes, timestamp and offset
+/// deltas, key and value lengths, then a jump to the next record) with no
+/// checks beyond the CRC; returns (records, value bytes).
+fn scan_raw_walk(files: &[Bytes]) -> (u64, u64) {
+    let (mut records, mut value_bytes) = (0u64, 0u64);
+    for data in files {
+        let mut at = 0usize;
+        while at < data.len() {
+            let header = BatchHeader::parse(&data[at..]).expect("batch header");
+            let size = header.size_in_bytes().expect("batch size") as usize;
+            let batch = &data[at..at + size];
+            assert_eq!(crc32c::crc32c(&batch[21..]), header.crc, "crc");
+            let mut pos = RECORD_BATCH_OVERHEAD;
+            for _ in 0..header.record_count {
+                let (len, n) = raw_varint(batch, pos);
+                let body = pos + n;
+                let mut p = body + 1;
+                p += raw_varint(batch, p).1; // timestamp delta
+                p += raw_varint(batch, p).1; // offset delta
+                let (key_len, n) = raw_varint(batch, p);
+                p += n + key_len.max(0) as usize;
+                let (value_len, _) = raw_varint(batch, p);
+                value_bytes += value_len.max(0) as u64;
+                records += 1;
+                pos = body + len as usize;
+            }
+            at += size;
+        }
     }
     (records, value_bytes)
 }
@@ -432,6 +498,8 @@ fn bench_scan(c: &mut Criterion, fx: &ReadFixture) {
     const GROUP: &str = "scan";
     let expected = (SMALL_RECORDS as u64, (SMALL_RECORDS * SMALL_VALUE) as u64);
     assert_eq!(scan_partition(&fx.log), expected, "partition scan");
+    assert_eq!(scan_partition_views(&fx.log), expected, "partition view scan");
+    assert_eq!(scan_raw_walk(&fx.files), expected, "raw walk");
     assert_eq!(scan_decode_only(&fx.files), expected, "decode-only scan");
     assert_eq!(scan_raw_read(&fx.paths), fx.bytes, "raw read");
     let units = Units::Records { records: SMALL_RECORDS as u64, bytes: fx.bytes };
@@ -439,7 +507,7 @@ fn bench_scan(c: &mut Criterion, fx: &ReadFixture) {
     if paired_enabled(GROUP) {
         // Page-cache state before the read phases, as for the writes.
         warm_pages(fx.dir.path());
-        let names = ["raw_read", "decode_only", "partition"];
+        let names = ["raw_read", "decode_only", "raw_walk", "partition", "partition_views"];
         let mut rounds = interleave(
             READ_ROUNDS,
             READ_REPS,
@@ -447,15 +515,27 @@ fn bench_scan(c: &mut Criterion, fx: &ReadFixture) {
             &mut [
                 contender(names[0], || timed(|| scan_raw_read(&fx.paths))),
                 contender(names[1], || timed(|| scan_decode_only(&fx.files))),
-                contender(names[2], || timed(|| scan_partition(&fx.log))),
+                contender(names[2], || timed(|| scan_raw_walk(&fx.files))),
+                contender(names[3], || timed(|| scan_partition(&fx.log))),
+                contender(names[4], || timed(|| scan_partition_views(&fx.log))),
             ],
         );
-        // "I/O + decode": the two baselines of each round added up.
+        // "I/O + decode": the two baselines of each round added up, and I/O + raw walk.
         let sum: Vec<Duration> = rounds[0].iter().zip(&rounds[1]).map(|(a, b)| *a + *b).collect();
-        rounds.insert(2, sum);
-        let names = ["raw_read", "decode_only", "raw_read+decode_only", "partition"];
+        let raw: Vec<Duration> = rounds[0].iter().zip(&rounds[2]).map(|(a, b)| *a + *b).collect();
+        rounds.insert(3, sum);
+        rounds.insert(4, raw);
+        let names = [
+            "raw_read",
+            "decode_only",
+            "raw_walk",
+            "raw_read+decode_only",
+            "raw_read+raw_walk",
+            "partition",
+            "partition_views",
+        ];
         let title = format!("{GROUP} (read_from(0) over 1,000,000 records, {} bytes, warm page cache)", fx.bytes);
-        report(&title, &names, &rounds, READ_REPS, 3, units);
+        report(&title, &names, &rounds, READ_REPS, 5, units);
     }
 
     let mut group = c.benchmark_group(GROUP);
@@ -469,7 +549,11 @@ fn bench_scan(c: &mut Criterion, fx: &ReadFixture) {
     group.bench_function("decode_only", |b| {
         b.iter_custom(|n| (0..n).map(|_| timed(|| scan_decode_only(&fx.files))).sum())
     });
+    group.bench_function("raw_walk", |b| b.iter_custom(|n| (0..n).map(|_| timed(|| scan_raw_walk(&fx.files))).sum()));
     group.bench_function("partition", |b| b.iter_custom(|n| (0..n).map(|_| timed(|| scan_partition(&fx.log))).sum()));
+    group.bench_function("partition_views", |b| {
+        b.iter_custom(|n| (0..n).map(|_| timed(|| scan_partition_views(&fx.log))).sum())
+    });
     group.finish();
 }
 
@@ -514,6 +598,24 @@ fn read_partition(log: &Partition, offset: i64) -> u64 {
     find_record(&batch, offset)
 }
 
+/// The point-read adapter: `read(offset, 1)`, the first batch through
+/// `FileBatches::new_lazy` (CRC up front, records validated as walked), then
+/// owned records walked to the offset.
+fn read_partition_lazy(log: &Partition, offset: i64) -> u64 {
+    let bytes = log.read(offset, 1).expect("read");
+    let batch = FileBatches::new_lazy(bytes, 0).next().expect("a batch").expect("valid batch");
+    find_record(&batch, offset)
+}
+
+/// `read(offset, 1)`, `FileBatches::new_lazy`, then `RecordBatch::record_at`
+/// (borrowed views walked to the offset).
+fn read_partition_view(log: &Partition, offset: i64) -> u64 {
+    let bytes = log.read(offset, 1).expect("read");
+    let batch = FileBatches::new_lazy(bytes, 0).next().expect("a batch").expect("valid batch");
+    let record = batch.record_at(offset).expect("valid record").expect("record at offset");
+    record.value().map_or(0, <[u8]>::len) as u64
+}
+
 /// One `pread` of the batch at `loc` into a fresh buffer, decoded down to the record.
 fn read_pread_decode(files: &[File], loc: Location, offset: i64) -> u64 {
     let mut buf = vec![0u8; loc.size];
@@ -551,6 +653,8 @@ fn bench_random_read(c: &mut Criterion, fx: &ReadFixture) {
     // Check both paths return the right record (value length, and the value itself once).
     for (&t, &loc) in targets.iter().zip(&locs) {
         assert_eq!(read_partition(&fx.log, t), SMALL_VALUE as u64, "partition read of {t}");
+        assert_eq!(read_partition_lazy(&fx.log, t), SMALL_VALUE as u64, "lazy partition read of {t}");
+        assert_eq!(read_partition_view(&fx.log, t), SMALL_VALUE as u64, "view partition read of {t}");
         assert_eq!(read_pread_decode(&files, loc, t), SMALL_VALUE as u64, "pread of {t}");
     }
     for &t in targets.iter().take(100) {
@@ -562,10 +666,12 @@ fn bench_random_read(c: &mut Criterion, fx: &ReadFixture) {
         assert_eq!(record.timestamp(), BASE_TIMESTAMP + t, "timestamp at {t}");
     }
     let run_partition = || targets.iter().map(|&t| read_partition(&fx.log, black_box(t))).sum::<u64>();
+    let run_lazy = || targets.iter().map(|&t| read_partition_lazy(&fx.log, black_box(t))).sum::<u64>();
+    let run_view = || targets.iter().map(|&t| read_partition_view(&fx.log, black_box(t))).sum::<u64>();
     let run_pread_decode = || targets.iter().zip(&locs).map(|(&t, &l)| read_pread_decode(&files, l, t)).sum::<u64>();
 
     if paired_enabled(GROUP) {
-        let names = ["raw_pread", "raw_pread_decode", "partition"];
+        let names = ["raw_pread", "raw_pread_decode", "partition", "partition_lazy", "partition_view"];
         let rounds = interleave(
             READ_ROUNDS,
             READ_REPS,
@@ -574,14 +680,21 @@ fn bench_random_read(c: &mut Criterion, fx: &ReadFixture) {
                 contender(names[0], || timed(|| pread_only(&files, &locs, &mut buf))),
                 contender(names[1], || timed(run_pread_decode)),
                 contender(names[2], || timed(run_partition)),
+                contender(names[3], || timed(run_lazy)),
+                contender(names[4], || timed(run_view)),
             ],
         );
         let title = format!("{GROUP} ({RANDOM_READS} reads of one record by offset)");
         report(&title, &names, &rounds, READ_REPS, 2, Units::Ops(RANDOM_READS as u64, "read"));
         for _ in 0..2 {
             let (p50, p99) = latencies(&targets, |_, t| read_partition(&fx.log, t));
+            let (l50, l99) = latencies(&targets, |_, t| read_partition_lazy(&fx.log, t));
+            let (v50, v99) = latencies(&targets, |_, t| read_partition_view(&fx.log, t));
             let (b50, b99) = latencies(&targets, |i, t| read_pread_decode(&files, locs[i], t));
-            println!("  per-read latency: partition p50 {p50:?} p99 {p99:?}; raw_pread_decode p50 {b50:?} p99 {b99:?}");
+            println!(
+                "  per-read latency: partition p50 {p50:?} p99 {p99:?}; partition_lazy p50 {l50:?} p99 {l99:?}; \
+                 partition_view p50 {v50:?} p99 {v99:?}; raw_pread_decode p50 {b50:?} p99 {b99:?}"
+            );
         }
     }
 
@@ -597,6 +710,8 @@ fn bench_random_read(c: &mut Criterion, fx: &ReadFixture) {
     });
     group.bench_function("raw_pread_decode", |b| b.iter_custom(|n| (0..n).map(|_| timed(run_pread_decode)).sum()));
     group.bench_function("partition", |b| b.iter_custom(|n| (0..n).map(|_| timed(run_partition)).sum()));
+    group.bench_function("partition_lazy", |b| b.iter_custom(|n| (0..n).map(|_| timed(run_lazy)).sum()));
+    group.bench_function("partition_view", |b| b.iter_custom(|n| (0..n).map(|_| timed(run_view)).sum()));
     group.finish();
 }
 

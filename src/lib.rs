@@ -24,6 +24,9 @@
 //!     let record = record?;
 //!     assert_eq!(record.value(), Some(&b"iphone"[..]));
 //! }
+//! // For scans at full speed: borrowed views, no allocation per record.
+//! let seen = p.read_from(0)?.for_each_view(|record| assert_eq!(record.value(), Some(&b"iphone"[..])))?;
+//! assert_eq!(seen, 1);
 //!
 //! // Look up by time, hide old records, flush to disk, close cleanly.
 //! assert_eq!(p.offset_for_timestamp(0)?.map(|hit| hit.offset), Some(0));
@@ -102,7 +105,10 @@ mod fsutil;
 
 pub use config::LogConfig;
 pub use error::{BatchProblem, Error, Result};
-pub use format::{BatchBuilder, Compression, ConsumerRecord, FileBatches, Header, Record, RecordBatch, TimestampType};
+pub use format::{
+    BatchBuilder, Compression, ConsumerRecord, FileBatches, Header, HeaderRef, Record, RecordBatch, RecordRef,
+    TimestampType,
+};
 pub use partition::Partition;
 pub use store::{Store, StoreConfig};
 pub use topic::{Topic, TopicConfig};

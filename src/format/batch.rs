@@ -5,8 +5,8 @@ use std::ops::Range;
 use bytes::{Bytes, BytesMut};
 
 use super::compression::{self, Compression, MAX_DECOMPRESSED_BYTES};
-use super::record::{ConsumerRecord, Header, TimestampType};
-use super::varint::SliceReader;
+use super::record::{ConsumerRecord, Header, RecordRef, TimestampType};
+use super::varint::{SliceReader, VarintError};
 use crate::error::{BatchProblem, Error, Result};
 
 /// Bytes of the v2 batch header, up to the first record.
@@ -387,7 +387,54 @@ impl RecordBatch {
         let data = self
             .records_data()
             .ok_or(Error::UnsupportedCompression { position: None, codec_id: self.header.compression_id() })?;
-        Ok(Records { data, pos: 0, index: 0, previous_delta: None, header: self.header })
+        Ok(Records { data, cursor: Cursor::default(), header: self.header })
+    }
+
+    /// The records' bytes (decompressed for a compressed batch), borrowed.
+    fn records_slice(&self) -> Result<&[u8]> {
+        match &self.records {
+            RecordsData::Inline => Ok(self.bytes.get(RECORD_BATCH_OVERHEAD..).unwrap_or_default()),
+            RecordsData::Decompressed(d) => Ok(d),
+            RecordsData::Unsupported => {
+                Err(Error::UnsupportedCompression { position: None, codec_id: self.header.compression_id() })
+            }
+        }
+    }
+
+    /// The batch's records as borrowed views ([`RecordRef`]), in order: no
+    /// allocation and no reference count per record. Each record is
+    /// validated as it is reached, exactly as by [`RecordBatch::records`]
+    /// (same records, same errors). Control batches yield their control
+    /// records too.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::UnsupportedCompression`] when the batch's codec is not in
+    /// this build; the iterator yields [`Error::MalformedBatch`] for a record
+    /// that is not well formed, and then ends.
+    pub fn record_refs(&self) -> Result<RecordRefs<'_>> {
+        Ok(RecordRefs { data: self.records_slice()?, cursor: Cursor::default(), header: self.header })
+    }
+
+    /// The record at `offset`, borrowed, or `None` when the batch has no
+    /// record at that offset (outside its range, or removed by compaction).
+    /// Records before it are validated as they are walked past.
+    ///
+    /// # Errors
+    ///
+    /// As [`RecordBatch::record_refs`]: an unsupported codec, or a malformed
+    /// record at or before `offset`.
+    pub fn record_at(&self, offset: i64) -> Result<Option<RecordRef<'_>>> {
+        if offset < self.header.base_offset || offset > self.header.last_offset() {
+            return Ok(None);
+        }
+        for record in self.record_refs()? {
+            let record = record?;
+            if record.offset >= offset {
+                return Ok((record.offset == offset).then_some(record));
+            }
+        }
+        Ok(None)
     }
 }
 
@@ -397,6 +444,35 @@ struct RecordFields {
     offset_delta: i32,
     key: Option<Range<usize>>,
     value: Option<Range<usize>>,
+    /// The header entries, after their count.
+    headers: Range<usize>,
+    header_count: u32,
+}
+
+/// A varint, with the one-byte case (most lengths and deltas) inline.
+#[inline(always)]
+fn varint(reader: &mut SliceReader<'_>) -> std::result::Result<i32, VarintError> {
+    let mut ahead = reader.clone();
+    match ahead.u8() {
+        Some(b) if b < 0x80 => {
+            *reader = ahead;
+            Ok(i32::from(b >> 1) ^ -i32::from(b & 1))
+        }
+        _ => reader.varint(),
+    }
+}
+
+/// A varlong, with the one-byte case inline.
+#[inline(always)]
+fn varlong(reader: &mut SliceReader<'_>) -> std::result::Result<i64, VarintError> {
+    let mut ahead = reader.clone();
+    match ahead.u8() {
+        Some(b) if b < 0x80 => {
+            *reader = ahead;
+            Ok(i64::from(b >> 1) ^ -i64::from(b & 1))
+        }
+        _ => reader.varlong(),
+    }
 }
 
 /// Decodes the record starting at `reader`'s position, calling `on_header`
@@ -408,7 +484,7 @@ fn parse_record(
     mut on_header: impl FnMut(Range<usize>, Option<Range<usize>>),
 ) -> std::result::Result<RecordFields, BatchProblem> {
     let truncated = BatchProblem::RecordTruncated { record: index };
-    let length = reader.varint().map_err(|e| e.into_problem(index))?;
+    let length = varint(reader).map_err(|e| e.into_problem(index))?;
     let length = usize::try_from(length)
         .map_err(|_| BatchProblem::InvalidFieldLength { record: index, length: length.into() })?;
     let body_start = reader.position();
@@ -420,17 +496,18 @@ fn parse_record(
     let within = |r: &SliceReader<'_>| r.position() <= body_end;
 
     reader.u8().ok_or_else(|| truncated.clone())?; // record attributes: unused
-    let timestamp_delta = reader.varlong().map_err(|e| e.into_problem(index))?;
-    let offset_delta = reader.varint().map_err(|e| e.into_problem(index))?;
+    let timestamp_delta = varlong(reader).map_err(|e| e.into_problem(index))?;
+    let offset_delta = varint(reader).map_err(|e| e.into_problem(index))?;
     let key = nullable_bytes(reader, index)?;
     let value = nullable_bytes(reader, index)?;
-    let header_count = reader.varint().map_err(|e| e.into_problem(index))?;
+    let header_count = varint(reader).map_err(|e| e.into_problem(index))?;
     if header_count < 0 {
         return Err(BatchProblem::InvalidFieldLength { record: index, length: header_count.into() });
     }
     if !within(reader) {
         return Err(BatchProblem::RecordLengthMismatch { record: index });
     }
+    let headers_start = reader.position();
     for _ in 0..header_count {
         let key =
             nullable_bytes(reader, index)?.ok_or(BatchProblem::InvalidFieldLength { record: index, length: -1 })?;
@@ -443,13 +520,20 @@ fn parse_record(
     if reader.position() != body_end {
         return Err(BatchProblem::RecordLengthMismatch { record: index });
     }
-    Ok(RecordFields { timestamp_delta, offset_delta, key, value })
+    Ok(RecordFields {
+        timestamp_delta,
+        offset_delta,
+        key,
+        value,
+        headers: headers_start..body_end,
+        header_count: header_count as u32,
+    })
 }
 
 /// Reads a varint length (-1 = null) and skips that many bytes.
 #[inline]
 fn nullable_bytes(reader: &mut SliceReader<'_>, index: u32) -> std::result::Result<Option<Range<usize>>, BatchProblem> {
-    let len = reader.varint().map_err(|e| e.into_problem(index))?;
+    let len = varint(reader).map_err(|e| e.into_problem(index))?;
     if len == -1 {
         return Ok(None);
     }
@@ -481,21 +565,195 @@ fn validate_records(header: &BatchHeader, data: &[u8]) -> std::result::Result<()
     Ok(())
 }
 
-/// Iterator over the records of a [`RecordBatch`].
+/// Where iteration over a batch's records stands; shared by the owned
+/// ([`Records`]) and borrowed ([`RecordRefs`]) iterators.
+#[derive(Debug, Clone, Copy, Default)]
+struct Cursor {
+    /// Byte position of the next record in the records data.
+    pos: usize,
+    /// Index of the next record; `u32::MAX` once a problem was reported.
+    index: u32,
+    previous_delta: Option<i32>,
+}
+
+/// One record found by [`Cursor::step`]: its bytes are `start..end` of the
+/// records data, and its fields' ranges are positions in that data too.
+struct Parsed {
+    start: usize,
+    end: usize,
+    fields: RecordFields,
+}
+
+impl Cursor {
+    /// Decodes and validates the next record of `data`, calling `on_header`
+    /// with each header's ranges; `None` after the last record (or after a
+    /// problem was reported, which ends the iteration).
+    #[inline]
+    fn step(
+        &mut self,
+        header: &BatchHeader,
+        data: &[u8],
+        on_header: impl FnMut(Range<usize>, Option<Range<usize>>),
+    ) -> Option<std::result::Result<Parsed, BatchProblem>> {
+        let declared = header.record_count;
+        if i64::from(self.index) >= i64::from(declared) {
+            // After the last record: nothing may remain (checked once).
+            let extra = data.len().saturating_sub(self.pos);
+            if self.index != u32::MAX && extra > 0 {
+                return self.fail(BatchProblem::TrailingRecordBytes { extra: extra as u64 });
+            }
+            return None;
+        }
+        let mut reader = SliceReader::new(data);
+        if self.pos >= data.len() || reader.skip(self.pos).is_none() {
+            let found = self.index;
+            return self.fail(BatchProblem::RecordCountMismatch { declared, found });
+        }
+        let fields = match parse_record(&mut reader, self.index, on_header) {
+            Ok(f) => f,
+            Err(problem) => return self.fail(problem),
+        };
+        let delta = fields.offset_delta;
+        if delta < 0 || delta > header.last_offset_delta || self.previous_delta.is_some_and(|p| delta <= p) {
+            let record = self.index;
+            return self.fail(BatchProblem::InvalidOffsetDelta { record, delta });
+        }
+        self.previous_delta = Some(delta);
+        let start = self.pos;
+        self.pos = reader.position();
+        self.index += 1;
+        Some(Ok(Parsed { start, end: self.pos, fields }))
+    }
+
+    /// [`Cursor::step`] as a borrowed view. A record without headers (the
+    /// common case) is decoded in one pass over its exact bytes; anything
+    /// else, including every malformed record, goes through `step`, which
+    /// reports the same problems as the owned iterator.
+    #[inline]
+    fn step_view<'a>(
+        &mut self,
+        header: &BatchHeader,
+        data: &'a [u8],
+    ) -> Option<std::result::Result<RecordRef<'a>, BatchProblem>> {
+        if i64::from(self.index) < i64::from(header.record_count)
+            && let Some(fast) = plain_record(data, self.pos)
+        {
+            let delta = fast.offset_delta;
+            if delta < 0 || delta > header.last_offset_delta || self.previous_delta.is_some_and(|p| delta <= p) {
+                let record = self.index;
+                return self.fail(BatchProblem::InvalidOffsetDelta { record, delta });
+            }
+            self.previous_delta = Some(delta);
+            self.pos = fast.end;
+            self.index += 1;
+            return Some(Ok(RecordRef {
+                offset: header.base_offset.wrapping_add(i64::from(delta)),
+                timestamp: record_timestamp(header, fast.timestamp_delta),
+                timestamp_type: header.timestamp_type(),
+                key: fast.key,
+                value: fast.value,
+                headers: &[],
+                header_count: 0,
+            }));
+        }
+        match self.step(header, data, |_, _| {})? {
+            Ok(parsed) => Some(Ok(record_ref(header, data, &parsed.fields))),
+            Err(problem) => Some(Err(problem)),
+        }
+    }
+
+    /// Stops iteration after reporting `problem`.
+    fn fail<T>(&mut self, problem: BatchProblem) -> Option<std::result::Result<T, BatchProblem>> {
+        self.index = u32::MAX;
+        Some(Err(problem))
+    }
+
+    fn remaining(&self, header: &BatchHeader) -> usize {
+        (i64::from(header.record_count) - i64::from(self.index)).max(0) as usize
+    }
+}
+
+/// A well-formed record without headers, decoded by [`plain_record`].
+struct PlainRecord<'a> {
+    timestamp_delta: i64,
+    offset_delta: i32,
+    key: Option<&'a [u8]>,
+    value: Option<&'a [u8]>,
+    /// Position after the record in the records data.
+    end: usize,
+}
+
+/// The record at `pos` of `data` when it is well formed and has no
+/// headers; `None` otherwise (the caller then decodes it the checked way).
+#[inline(always)]
+fn plain_record(data: &[u8], pos: usize) -> Option<PlainRecord<'_>> {
+    let rest = data.get(pos..)?;
+    let mut reader = SliceReader::new(rest);
+    let length = usize::try_from(varint(&mut reader).ok()?).ok()?;
+    let start = reader.position();
+    let end = start.checked_add(length)?;
+    let body = rest.get(start..end)?;
+    let mut reader = SliceReader::new(body);
+    reader.u8()?; // attributes
+    let timestamp_delta = varlong(&mut reader).ok()?;
+    let offset_delta = varint(&mut reader).ok()?;
+    let key = plain_bytes(&mut reader, body)?;
+    let value = plain_bytes(&mut reader, body)?;
+    if varint(&mut reader).ok()? != 0 || reader.remaining() != 0 {
+        return None;
+    }
+    Some(PlainRecord { timestamp_delta, offset_delta, key, value, end: pos + end })
+}
+
+/// A nullable byte field of a record body.
+#[inline(always)]
+fn plain_bytes<'a>(reader: &mut SliceReader<'a>, body: &'a [u8]) -> Option<Option<&'a [u8]>> {
+    let len = varint(reader).ok()?;
+    if len == -1 {
+        return Some(None);
+    }
+    let range = reader.skip(usize::try_from(len).ok()?)?;
+    body.get(range).map(Some)
+}
+
+/// A record's timestamp: the batch's append time, or base plus its delta.
+#[inline]
+fn record_timestamp(header: &BatchHeader, delta: i64) -> i64 {
+    match header.timestamp_type() {
+        TimestampType::LogAppendTime => header.max_timestamp,
+        TimestampType::CreateTime => header.base_timestamp.wrapping_add(delta),
+    }
+}
+
+/// The borrowed view of a record `step` found in `data`.
+#[inline]
+fn record_ref<'a>(header: &BatchHeader, data: &'a [u8], fields: &RecordFields) -> RecordRef<'a> {
+    RecordRef {
+        offset: header.base_offset.wrapping_add(i64::from(fields.offset_delta)),
+        timestamp: record_timestamp(header, fields.timestamp_delta),
+        timestamp_type: header.timestamp_type(),
+        key: fields.key.clone().and_then(|r| data.get(r)),
+        value: fields.value.clone().and_then(|r| data.get(r)),
+        headers: data.get(fields.headers.clone()).unwrap_or_default(),
+        header_count: fields.header_count,
+    }
+}
+
+/// Iterator over the records of a [`RecordBatch`], as owned [`ConsumerRecord`]s.
 #[derive(Debug, Clone)]
 pub struct Records {
     data: Bytes,
-    pos: usize,
-    index: u32,
-    previous_delta: Option<i32>,
+    cursor: Cursor,
     header: BatchHeader,
 }
 
 impl Records {
-    /// Stops iteration after reporting `problem`.
-    fn fail(&mut self, problem: BatchProblem) -> Option<Result<ConsumerRecord>> {
-        self.index = u32::MAX;
-        Some(Err(Error::malformed(problem)))
+    /// The next record as a view borrowed from this iterator, without the
+    /// reference count and header list of a [`ConsumerRecord`]. Advances
+    /// the same cursor as [`Iterator::next`].
+    #[inline]
+    pub fn next_ref(&mut self) -> Option<Result<RecordRef<'_>>> {
+        Some(self.cursor.step_view(&self.header, &self.data)?.map_err(Error::malformed))
     }
 }
 
@@ -503,63 +761,56 @@ impl Iterator for Records {
     type Item = Result<ConsumerRecord>;
 
     fn next(&mut self) -> Option<Self::Item> {
-        let declared = self.header.record_count;
-        if i64::from(self.index) >= i64::from(declared) {
-            // After the last record: nothing may remain (checked once).
-            let extra = self.data.len().saturating_sub(self.pos);
-            if self.index != u32::MAX && extra > 0 {
-                return self.fail(BatchProblem::TrailingRecordBytes { extra: extra as u64 });
-            }
-            return None;
-        }
-        let rest = self.data.get(self.pos..).unwrap_or_default();
-        if rest.is_empty() {
-            let found = self.index;
-            return self.fail(BatchProblem::RecordCountMismatch { declared, found });
-        }
-        let mut reader = SliceReader::new(rest);
-        let base = self.pos;
         let mut header_ranges = Vec::new();
-        let fields = match parse_record(&mut reader, self.index, |k, v| header_ranges.push((k, v))) {
-            Ok(f) => f,
-            Err(problem) => return self.fail(problem),
+        let parsed = match self.cursor.step(&self.header, &self.data, |k, v| header_ranges.push((k, v)))? {
+            Ok(parsed) => parsed,
+            Err(problem) => return Some(Err(Error::malformed(problem))),
         };
-        let delta = fields.offset_delta;
-        if delta < 0 || delta > self.header.last_offset_delta || self.previous_delta.is_some_and(|p| delta <= p) {
-            let record = self.index;
-            return self.fail(BatchProblem::InvalidOffsetDelta { record, delta });
-        }
-        self.previous_delta = Some(delta);
-        self.pos += reader.position();
-        self.index += 1;
+        let Parsed { start, end, fields } = parsed;
         // One shared view per record; key and value are ranges inside it.
-        let bytes = self.data.slice(base..base + reader.position());
-        let headers = if header_ranges.is_empty() {
-            Vec::new()
-        } else {
-            header_ranges
-                .into_iter()
-                .map(|(k, v)| Header::from_raw(bytes.slice(k), v.map(|v| bytes.slice(v))))
-                .collect()
-        };
+        let bytes = self.data.slice(start..end);
+        let local = |r: Range<usize>| r.start - start..r.end - start;
+        let headers = header_ranges
+            .into_iter()
+            .map(|(k, v)| Header::from_raw(bytes.slice(local(k)), v.map(|v| bytes.slice(local(v)))))
+            .collect();
         let h = &self.header;
-        let timestamp = match h.timestamp_type() {
-            TimestampType::LogAppendTime => h.max_timestamp,
-            TimestampType::CreateTime => h.base_timestamp.wrapping_add(fields.timestamp_delta),
-        };
         Some(Ok(ConsumerRecord {
             offset: h.base_offset.wrapping_add(i64::from(fields.offset_delta)),
-            timestamp,
+            timestamp: record_timestamp(h, fields.timestamp_delta),
             timestamp_type: h.timestamp_type(),
             bytes,
-            key: fields.key,
-            value: fields.value,
+            key: fields.key.map(local),
+            value: fields.value.map(local),
             headers,
         }))
     }
 
     fn size_hint(&self) -> (usize, Option<usize>) {
-        let left = (i64::from(self.header.record_count) - i64::from(self.index)).max(0) as usize;
+        let left = self.cursor.remaining(&self.header);
+        (left, Some(left))
+    }
+}
+
+/// Iterator over the records of a [`RecordBatch`] as borrowed
+/// [`RecordRef`]s: see [`RecordBatch::record_refs`].
+#[derive(Debug, Clone)]
+pub struct RecordRefs<'a> {
+    data: &'a [u8],
+    cursor: Cursor,
+    header: BatchHeader,
+}
+
+impl<'a> Iterator for RecordRefs<'a> {
+    type Item = Result<RecordRef<'a>>;
+
+    #[inline]
+    fn next(&mut self) -> Option<Self::Item> {
+        Some(self.cursor.step_view(&self.header, self.data)?.map_err(Error::malformed))
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        let left = self.cursor.remaining(&self.header);
         (left, Some(left))
     }
 }

@@ -10,9 +10,9 @@ pub(crate) mod varint;
 
 pub use batch::{
     BatchHeader, HEADER_SIZE_UP_TO_MAGIC, LOG_OVERHEAD, MAGIC_V2, NO_PARTITION_LEADER_EPOCH, NO_PRODUCER_EPOCH,
-    NO_PRODUCER_ID, NO_SEQUENCE, NO_TIMESTAMP, RECORD_BATCH_OVERHEAD, RecordBatch, Records,
+    NO_PRODUCER_ID, NO_SEQUENCE, NO_TIMESTAMP, RECORD_BATCH_OVERHEAD, RecordBatch, RecordRefs, Records,
 };
 pub use builder::BatchBuilder;
 pub use compression::{Compression, MAX_DECOMPRESSED_BYTES};
 pub use file_batches::{FileBatches, Tail};
-pub use record::{ConsumerRecord, Header, Record, TimestampType};
+pub use record::{ConsumerRecord, Header, HeaderRef, HeaderRefs, Record, RecordRef, TimestampType};

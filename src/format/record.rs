@@ -1,6 +1,9 @@
-//! Records as callers write them ([`Record`]) and read them ([`ConsumerRecord`]).
+//! Records as callers write them ([`Record`]) and read them ([`ConsumerRecord`],
+//! or borrowed: [`RecordRef`]).
 
 use bytes::Bytes;
+
+use super::varint::SliceReader;
 
 /// How a record's timestamp was assigned: attribute bit 3 of its batch.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
@@ -184,5 +187,176 @@ impl ConsumerRecord {
             headers: self.headers.clone(),
             timestamp: Some(self.timestamp),
         }
+    }
+}
+
+/// A record borrowed from a batch's bytes, for hot paths: no allocation and
+/// no reference count per record. Key, value and headers are slices of the
+/// batch (of its decompressed records, for a compressed batch); headers are
+/// decoded only when iterated. Produced by [`RecordBatch::record_refs`],
+/// [`RecordBatch::record_at`](crate::RecordBatch::record_at) and
+/// [`RecordReader::next_batch_views`](crate::partition::RecordReader::next_batch_views).
+///
+/// [`RecordBatch::record_refs`]: crate::RecordBatch::record_refs
+///
+/// ```
+/// use topiclog::{BatchBuilder, Compression, Record};
+/// let mut builder = BatchBuilder::new(Compression::None);
+/// builder.append(&Record::new().key("k").value("v").header("h", "x").timestamp(5))?;
+/// let batch = builder.build()?;
+/// for record in batch.record_refs()? {
+///     let record = record?;
+///     assert_eq!(record.key(), Some(&b"k"[..]));
+///     assert_eq!(record.value(), Some(&b"v"[..]));
+///     let header = record.headers().next().expect("one header");
+///     assert_eq!((header.key(), header.value()), (&b"h"[..], Some(&b"x"[..])));
+/// }
+/// # Ok::<(), topiclog::Error>(())
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RecordRef<'a> {
+    pub(crate) offset: i64,
+    pub(crate) timestamp: i64,
+    pub(crate) timestamp_type: TimestampType,
+    pub(crate) key: Option<&'a [u8]>,
+    pub(crate) value: Option<&'a [u8]>,
+    /// The encoded header entries (after their count), already validated.
+    pub(crate) headers: &'a [u8],
+    pub(crate) header_count: u32,
+}
+
+impl<'a> RecordRef<'a> {
+    /// The record's offset in its partition.
+    #[inline]
+    pub fn offset(&self) -> i64 {
+        self.offset
+    }
+
+    /// The record's timestamp (ms since the Unix epoch, -1 for none).
+    #[inline]
+    pub fn timestamp(&self) -> i64 {
+        self.timestamp
+    }
+
+    /// How the timestamp was assigned.
+    #[inline]
+    pub fn timestamp_type(&self) -> TimestampType {
+        self.timestamp_type
+    }
+
+    /// The key, or `None` for a null key.
+    #[inline]
+    pub fn key(&self) -> Option<&'a [u8]> {
+        self.key
+    }
+
+    /// The value, or `None` for a null value.
+    #[inline]
+    pub fn value(&self) -> Option<&'a [u8]> {
+        self.value
+    }
+
+    /// Number of headers.
+    #[inline]
+    pub fn header_count(&self) -> usize {
+        self.header_count as usize
+    }
+
+    /// The headers in stored order, decoded as iterated.
+    #[inline]
+    pub fn headers(&self) -> HeaderRefs<'a> {
+        HeaderRefs { buf: self.headers, reader: SliceReader::new(self.headers), left: self.header_count }
+    }
+
+    /// An owned copy, as input for another batch (copies key, value and headers).
+    pub fn to_record(&self) -> Record {
+        Record {
+            key: self.key.map(Bytes::copy_from_slice),
+            value: self.value.map(Bytes::copy_from_slice),
+            headers: self
+                .headers()
+                .map(|h| Header::from_raw(Bytes::copy_from_slice(h.key), h.value.map(Bytes::copy_from_slice)))
+                .collect(),
+            timestamp: Some(self.timestamp),
+        }
+    }
+}
+
+impl PartialEq<ConsumerRecord> for RecordRef<'_> {
+    fn eq(&self, other: &ConsumerRecord) -> bool {
+        self.offset == other.offset()
+            && self.timestamp == other.timestamp()
+            && self.timestamp_type == other.timestamp_type()
+            && self.key == other.key()
+            && self.value == other.value()
+            && self
+                .headers()
+                .eq(other.headers().iter().map(|h| HeaderRef { key: h.key(), value: h.value().map(|v| &v[..]) }))
+    }
+}
+
+/// A header borrowed from a record: see [`RecordRef::headers`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct HeaderRef<'a> {
+    key: &'a [u8],
+    value: Option<&'a [u8]>,
+}
+
+impl<'a> HeaderRef<'a> {
+    /// The key's bytes.
+    pub fn key(&self) -> &'a [u8] {
+        self.key
+    }
+
+    /// The key as text, or `None` when the stored bytes are not UTF-8.
+    pub fn key_str(&self) -> Option<&'a str> {
+        std::str::from_utf8(self.key).ok()
+    }
+
+    /// The value, or `None` for a null value.
+    pub fn value(&self) -> Option<&'a [u8]> {
+        self.value
+    }
+}
+
+/// Iterator over the headers of a [`RecordRef`], decoding each as it goes.
+#[derive(Debug, Clone)]
+pub struct HeaderRefs<'a> {
+    buf: &'a [u8],
+    reader: SliceReader<'a>,
+    left: u32,
+}
+
+impl<'a> HeaderRefs<'a> {
+    /// Reads a varint length (-1 = null) and the bytes it counts.
+    fn nullable(&mut self) -> Option<Option<&'a [u8]>> {
+        let len = self.reader.varint().ok()?;
+        if len == -1 {
+            return Some(None);
+        }
+        let range = self.reader.skip(usize::try_from(len).ok()?)?;
+        Some(Some(self.buf.get(range)?))
+    }
+}
+
+impl<'a> Iterator for HeaderRefs<'a> {
+    type Item = HeaderRef<'a>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        // The entries were validated with their record; a failure here
+        // (impossible for a validated record) just ends the headers.
+        self.left = self.left.checked_sub(1)?;
+        let parsed = self.nullable().and_then(|key| Some((key?, self.nullable()?)));
+        match parsed {
+            Some((key, value)) => Some(HeaderRef { key, value }),
+            None => {
+                self.left = 0;
+                None
+            }
+        }
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        (0, Some(self.left as usize))
     }
 }

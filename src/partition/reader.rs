@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use crate::error::{Error, Result};
-use crate::format::{ConsumerRecord, FileBatches, Records};
+use crate::format::{ConsumerRecord, FileBatches, RecordRef, Records};
 use crate::segment::LogSegment;
 
 use super::Partition;
@@ -87,24 +87,11 @@ impl RecordReader {
         }
     }
 
-    /// The next record of the batches in hand, without reading the log.
-    fn next_buffered(&mut self) -> Option<Result<ConsumerRecord>> {
+    /// Makes the next batch in hand with records at or past the position
+    /// current (skipping control batches). `None` when the batches in hand
+    /// are used up.
+    fn next_batch(&mut self) -> Option<Result<()>> {
         loop {
-            if let Some(records) = &mut self.records {
-                match records.next() {
-                    Some(Ok(r)) if r.offset() < self.next_offset => continue,
-                    Some(Ok(r)) => {
-                        self.next_offset = r.offset() + 1;
-                        return Some(Ok(r));
-                    }
-                    Some(Err(e)) => return Some(Err(self.damage(self.batch_position, e))),
-                    None => {
-                        // Offsets after the last record (compaction gaps) are done with too.
-                        self.records = None;
-                        self.next_offset = self.next_offset.max(self.batch_end);
-                    }
-                }
-            }
             let batches = self.batches.as_mut()?;
             let position = batches.file_position();
             let batch = match batches.next() {
@@ -123,15 +110,182 @@ impl RecordReader {
                 self.next_offset = end;
                 continue;
             }
-            match batch.records() {
+            return match batch.records() {
                 Ok(records) => {
                     self.records = Some(records);
                     self.batch_end = end;
                     self.batch_position = position;
+                    Some(Ok(()))
                 }
-                Err(e) => return Some(Err(self.damage(position, e))),
+                Err(e) => Some(Err(self.damage(position, e))),
+            };
+        }
+    }
+
+    /// The batch in hand is used up: offsets after its last record
+    /// (compaction gaps) are done with too.
+    fn finish_batch(&mut self) {
+        self.records = None;
+        self.next_offset = self.next_offset.max(self.batch_end);
+    }
+
+    /// The next record of the batches in hand, without reading the log.
+    fn next_buffered(&mut self) -> Option<Result<ConsumerRecord>> {
+        loop {
+            if let Some(records) = &mut self.records {
+                match records.next() {
+                    Some(Ok(r)) if r.offset() < self.next_offset => continue,
+                    Some(Ok(r)) => {
+                        self.next_offset = r.offset() + 1;
+                        return Some(Ok(r));
+                    }
+                    Some(Err(e)) => return Some(Err(self.damage(self.batch_position, e))),
+                    None => self.finish_batch(),
+                }
+            }
+            if let Err(e) = self.next_batch()? {
+                return Some(Err(e));
             }
         }
+    }
+
+    /// Like [`RecordReader::next_buffered`], for a whole batch of views.
+    fn next_buffered_views(&mut self, f: &mut impl FnMut(RecordRef<'_>)) -> Option<Result<usize>> {
+        loop {
+            if let Some(records) = &mut self.records {
+                let mut visited = 0;
+                let mut next_offset = self.next_offset;
+                let failure = loop {
+                    match records.next_ref() {
+                        Some(Ok(r)) if r.offset() < next_offset => {}
+                        Some(Ok(r)) => {
+                            next_offset = r.offset() + 1;
+                            f(r);
+                            visited += 1;
+                        }
+                        Some(Err(e)) => break Some(e),
+                        None => break None,
+                    }
+                };
+                self.next_offset = next_offset;
+                if let Some(e) = failure {
+                    return Some(Err(self.damage(self.batch_position, e)));
+                }
+                self.finish_batch();
+                if visited > 0 {
+                    return Some(Ok(visited));
+                }
+            }
+            if let Err(e) = self.next_batch()? {
+                return Some(Err(e));
+            }
+        }
+    }
+
+    /// Reads the next chunk of batches from the log. `None` when the reader
+    /// has caught up with the log end (or has ended).
+    fn fill(&mut self) -> Option<Result<()>> {
+        if self.ended || self.next_offset >= self.partition.log_end_offset() {
+            return None;
+        }
+        match self.partition.read_chunk(self.next_offset, self.chunk_bytes) {
+            Ok(None) => None,
+            Ok(Some(chunk)) => {
+                self.chunk_segment = Some(chunk.segment);
+                self.batches = Some(FileBatches::new_lazy(chunk.bytes, chunk.position));
+                Some(Ok(()))
+            }
+            Err(e) => {
+                match &e {
+                    // Past an out-of-range position (retention moved the
+                    // log start above it), continue from the new start.
+                    Error::OffsetOutOfRange { log_start_offset, .. } if self.next_offset < *log_start_offset => {
+                        self.next_offset = *log_start_offset;
+                    }
+                    Error::MissingSegment { to, .. } if *to > self.next_offset => self.next_offset = *to,
+                    Error::CorruptSegment { .. } => self.skip_damaged_segment(),
+                    _ => self.ended = true,
+                }
+                Some(Err(e))
+            }
+        }
+    }
+
+    /// Calls `f` with each record of the next batch holding records at or
+    /// past [`RecordReader::position`], as borrowed views: no allocation and
+    /// no reference count per record, for scanning at full speed. Returns
+    /// how many records `f` saw, or `None` when the reader has caught up
+    /// with the log end (call again later for new records).
+    ///
+    /// It follows the same rules as the iterator, which it can be mixed
+    /// with (both continue where the other stopped): control records and
+    /// records below the start offset are skipped.
+    ///
+    /// # Errors
+    ///
+    /// As for [`Iterator::next`] (see [`RecordReader`]): each error is
+    /// returned once, after `f` has seen the batch's records before the
+    /// damage, and the reader then continues past it ([`Error::CorruptSegment`]:
+    /// at the next segment; [`Error::OffsetOutOfRange`]: at the new log
+    /// start; [`Error::MissingSegment`]: after the missing offsets) or ends.
+    ///
+    /// ```
+    /// use topiclog::partition::Partition;
+    /// use topiclog::{LogConfig, Record};
+    ///
+    /// let dir = tempfile::tempdir()?;
+    /// let log = Partition::open(dir.path(), LogConfig::default())?;
+    /// log.append(&[Record::new().value("a"), Record::new().value("bb")])?;
+    /// let mut reader = log.read_from(1)?;
+    /// let mut total = 0;
+    /// while let Some(seen) = reader.next_batch_views(|record| total += record.value().map_or(0, <[u8]>::len)) {
+    ///     seen?;
+    /// }
+    /// assert_eq!((total, reader.position()), (2, 2));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn next_batch_views(&mut self, mut f: impl FnMut(RecordRef<'_>)) -> Option<Result<usize>> {
+        loop {
+            if self.ended {
+                return None;
+            }
+            if let Some(result) = self.next_buffered_views(&mut f) {
+                return Some(result);
+            }
+            if let Err(e) = self.fill()? {
+                return Some(Err(e));
+            }
+        }
+    }
+
+    /// Calls `f` with every record from [`RecordReader::position`] up to
+    /// the log end, as borrowed views (see [`RecordReader::next_batch_views`]),
+    /// and returns how many it saw. Stops at the first error, which it
+    /// returns; calling it again continues past the damage, as the reader does.
+    ///
+    /// # Errors
+    ///
+    /// The first error met: see [`RecordReader`] for what the reader skips
+    /// after each.
+    ///
+    /// ```
+    /// use topiclog::partition::Partition;
+    /// use topiclog::{LogConfig, Record};
+    ///
+    /// let dir = tempfile::tempdir()?;
+    /// let log = Partition::open(dir.path(), LogConfig::default())?;
+    /// log.append(&vec![Record::new().key("k").value("v"); 3])?;
+    /// let mut offsets = Vec::new();
+    /// let seen = log.read_from(0)?.for_each_view(|record| offsets.push(record.offset()))?;
+    /// assert_eq!((seen, offsets), (3, vec![0, 1, 2]));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn for_each_view(&mut self, mut f: impl FnMut(RecordRef<'_>)) -> Result<u64> {
+        let mut seen = 0u64;
+        while let Some(result) = self.next_batch_views(&mut f) {
+            seen += result? as u64;
+        }
+        Ok(seen)
     }
 }
 
@@ -146,28 +300,8 @@ impl Iterator for RecordReader {
             if let Some(item) = self.next_buffered() {
                 return Some(item);
             }
-            if self.ended || self.next_offset >= self.partition.log_end_offset() {
-                return None;
-            }
-            match self.partition.read_chunk(self.next_offset, self.chunk_bytes) {
-                Ok(None) => return None,
-                Ok(Some(chunk)) => {
-                    self.chunk_segment = Some(chunk.segment);
-                    self.batches = Some(FileBatches::new_lazy(chunk.bytes, chunk.position));
-                }
-                Err(e) => {
-                    match &e {
-                        // Past an out-of-range position (retention moved the
-                        // log start above it), continue from the new start.
-                        Error::OffsetOutOfRange { log_start_offset, .. } if self.next_offset < *log_start_offset => {
-                            self.next_offset = *log_start_offset;
-                        }
-                        Error::MissingSegment { to, .. } if *to > self.next_offset => self.next_offset = *to,
-                        Error::CorruptSegment { .. } => self.skip_damaged_segment(),
-                        _ => self.ended = true,
-                    }
-                    return Some(Err(e));
-                }
+            if let Err(e) = self.fill()? {
+                return Some(Err(e));
             }
         }
     }

@@ -692,23 +692,36 @@ impl LogSegment {
             let (first, end) = self.locate(&log, start_offset)?;
             let Some(first) = first else { return Ok(None) };
             let limit = if min_one_batch { max_bytes.max(first.size) } else { max_bytes };
-            let mut boundaries = Vec::new();
-            let mut total = 0u64;
             let mut reader = ChunkReader::new(source(&log), end);
-            let mut scan = HeaderScan::new(&mut reader, first.position);
-            // Damage after the first batch ends the read; it is reported when read from.
-            while let Ok(Some(batch)) = scan.next_batch() {
-                if total + batch.size > limit {
-                    break;
+            // The first batch's header is known: scan on from the one after
+            // it (a point read, `max_bytes` within one batch, scans nothing).
+            let mut total = if first.size <= limit { first.size } else { 0 };
+            if total > 0 && total < limit {
+                let mut scan = HeaderScan::new(&mut reader, first.position + first.size);
+                // Damage after the first batch ends the read; it is reported when read from.
+                while let Ok(Some(batch)) = scan.next_batch() {
+                    if total + batch.size > limit {
+                        break;
+                    }
+                    total += batch.size;
                 }
-                total += batch.size;
-                boundaries.push(total);
             }
             // Usually already in the reader's cache: no further system call.
             let bytes = reader.get(first.position, total as usize)?;
-            // A concurrent truncation may have shortened the file: keep whole batches only.
-            let whole = boundaries.iter().rev().find(|&&b| b <= bytes.len() as u64).copied().unwrap_or(0);
-            Ok(Some((bytes.slice(..whole as usize), first.position)))
+            if bytes.len() as u64 == total {
+                return Ok(Some((bytes, first.position)));
+            }
+            // A concurrent truncation shortened the file: keep whole batches only.
+            let mut whole = 0usize;
+            while let Some(size) = bytes
+                .get(whole..)
+                .and_then(|rest| BatchHeader::parse(rest).ok())
+                .and_then(|h| h.size_in_bytes().ok())
+                .filter(|&size| whole as u64 + size <= bytes.len() as u64)
+            {
+                whole += size as usize;
+            }
+            Ok(Some((bytes.slice(..whole), first.position)))
         })
     }
 
