@@ -179,3 +179,25 @@ proptest! {
         prop_assert!(caught_up);
     }
 }
+
+/// `next_views` with any limit visits the same records as the iterator,
+/// stopping inside batches and going on from there.
+#[test]
+fn next_views_with_a_limit_stops_inside_batches() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = topiclog::Partition::open(dir.path(), topiclog::LogConfig::default()).unwrap();
+    for b in 0..7i64 {
+        let batch: Vec<topiclog::Record> = (0..=b).map(|i| topiclog::Record::new().value(format!("{b}-{i}"))).collect();
+        log.append(&batch).unwrap();
+    }
+    let all: Vec<(i64, Vec<u8>)> =
+        log.read_from(0).unwrap().map(|r| r.unwrap()).map(|r| (r.offset(), r.value().unwrap().to_vec())).collect();
+    for max in 1..10 {
+        let mut reader = log.read_from(0).unwrap();
+        let mut seen = Vec::new();
+        while let Some(n) = reader.next_views(max, |r| seen.push((r.offset(), r.value().unwrap().to_vec()))) {
+            assert!(n.unwrap() <= max);
+        }
+        assert_eq!(seen, all, "max {max}");
+    }
+}

@@ -150,12 +150,17 @@ impl RecordReader {
     }
 
     /// Like [`RecordReader::next_buffered`], for a whole batch of views.
-    fn next_buffered_views(&mut self, f: &mut impl FnMut(RecordRef<'_>)) -> Option<Result<usize>> {
+    fn next_buffered_views(&mut self, max: usize, f: &mut impl FnMut(RecordRef<'_>)) -> Option<Result<usize>> {
         loop {
             if let Some(records) = &mut self.records {
                 let mut visited = 0;
                 let mut next_offset = self.next_offset;
                 let failure = loop {
+                    if visited == max {
+                        // Stop inside the batch; the next call goes on from here.
+                        self.next_offset = next_offset;
+                        return Some(Ok(visited));
+                    }
                     match records.next_ref() {
                         Some(Ok(r)) if r.offset() < next_offset => {}
                         Some(Ok(r)) => {
@@ -244,12 +249,40 @@ impl RecordReader {
     /// assert_eq!((total, reader.position()), (2, 2));
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
-    pub fn next_batch_views(&mut self, mut f: impl FnMut(RecordRef<'_>)) -> Option<Result<usize>> {
+    pub fn next_batch_views(&mut self, f: impl FnMut(RecordRef<'_>)) -> Option<Result<usize>> {
+        self.next_views(usize::MAX, f)
+    }
+
+    /// Like [`RecordReader::next_batch_views`], but calls `f` for at most
+    /// `max` records, stopping inside a batch if need be (the next call goes
+    /// on from there): for a caller that reads a fixed number of records.
+    ///
+    /// # Errors
+    ///
+    /// As for [`RecordReader::next_batch_views`].
+    ///
+    /// ```
+    /// use topiclog::partition::Partition;
+    /// use topiclog::{LogConfig, Record};
+    ///
+    /// let dir = tempfile::tempdir()?;
+    /// let log = Partition::open(dir.path(), LogConfig::default())?;
+    /// log.append(&vec![Record::new().value("v"); 5])?;
+    /// let mut reader = log.read_from(0)?;
+    /// assert_eq!(reader.next_views(3, |_| {}).transpose()?, Some(3));
+    /// assert_eq!(reader.next_views(3, |_| {}).transpose()?, Some(2));
+    /// assert_eq!(reader.position(), 5);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn next_views(&mut self, max: usize, mut f: impl FnMut(RecordRef<'_>)) -> Option<Result<usize>> {
+        if max == 0 {
+            return Some(Ok(0));
+        }
         loop {
             if self.ended {
                 return None;
             }
-            if let Some(result) = self.next_buffered_views(&mut f) {
+            if let Some(result) = self.next_buffered_views(max, &mut f) {
                 return Some(result);
             }
             if let Err(e) = self.fill()? {
