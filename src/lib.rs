@@ -101,7 +101,9 @@ mod fsutil;
 
 pub use config::LogConfig;
 pub use error::{BatchProblem, Error, Result};
-pub use format::{BatchBuilder, Compression, ConsumerRecord, FileBatches, Header, Record, RecordBatch, TimestampType};
+pub use format::{
+    BatchBuilder, Compression, ConsumerRecord, FileBatches, Header, Record, RecordBatch, RecordRef, TimestampType,
+};
 pub use partition::Partition;
 pub use store::{Store, StoreConfig};
 pub use topic::{Topic, TopicConfig};

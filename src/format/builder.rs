@@ -7,7 +7,7 @@ use super::batch::{
     NO_PRODUCER_ID, NO_SEQUENCE, NO_TIMESTAMP, RECORD_BATCH_OVERHEAD, RecordBatch,
 };
 use super::compression::{self, Compression};
-use super::record::Record;
+use super::record::{Header, Record};
 use super::varint::{put_varint, put_varlong, varint_len, varlong_len};
 use crate::error::{Error, Result};
 
@@ -126,53 +126,35 @@ impl BatchBuilder {
 
     /// Encodes `record` as the next record of the batch and returns its offset delta.
     pub fn append(&mut self, record: &Record) -> Result<i32> {
+        self.append_ref(&RecordRef::from(record))
+    }
+
+    /// Encodes a borrowed record as the next record of the batch and returns
+    /// its offset delta: [`BatchBuilder::append`] without building a [`Record`].
+    ///
+    /// ```
+    /// use topiclog::{BatchBuilder, Compression, RecordRef};
+    /// let mut builder = BatchBuilder::new(Compression::None);
+    /// builder.append_ref(&RecordRef::new(Some(b"k"), Some(b"v")).timestamp(1_700_000_000_000))?;
+    /// assert_eq!(builder.build()?.record_count(), 1);
+    /// # Ok::<(), topiclog::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidTimestamp`] for a timestamp below -1; [`Error::TooLarge`]
+    /// when a field, the record count or the batch passes what the format
+    /// can describe. The builder is unchanged by a failed append.
+    pub fn append_ref(&mut self, record: &RecordRef<'_>) -> Result<i32> {
         let timestamp = record.timestamp.unwrap_or(self.default_timestamp);
-        if timestamp < NO_TIMESTAMP {
-            return Err(Error::InvalidTimestamp { timestamp });
-        }
-        let offset_delta = self.count;
-        if offset_delta == i32::MAX {
-            return Err(Error::TooLarge { what: "record count", size: i32::MAX as u64 + 1, limit: i32::MAX as u64 });
-        }
-        let base_timestamp = *self.base_timestamp.get_or_insert(timestamp);
-        let timestamp_delta = timestamp.wrapping_sub(base_timestamp);
-
-        let key_len = field_len(record.key.as_ref())?;
-        let value_len = field_len(record.value.as_ref())?;
-        let header_count = len_i32(record.headers.len())?;
-        let mut body: u64 = 1
-            + varlong_len(timestamp_delta) as u64
-            + varint_len(offset_delta) as u64
-            + sized(key_len)
-            + sized(value_len)
-            + varint_len(header_count) as u64;
-        for h in &record.headers {
-            body += sized(len_i32(h.key().len())?) + sized(field_len(h.value())?);
-        }
-        let body_len =
-            i32::try_from(body).map_err(|_| Error::TooLarge { what: "record", size: body, limit: MAX_BATCH_BYTES })?;
-        let total = self.uncompressed_size() as u64 + varint_len(body_len) as u64 + body;
-        if total > MAX_BATCH_BYTES {
-            return Err(Error::TooLarge { what: "record batch", size: total, limit: MAX_BATCH_BYTES });
-        }
-
-        let out = &mut self.buf;
-        out.reserve(varint_len(body_len) + body as usize);
-        put_varint(out, body_len);
-        out.push(0); // record attributes: unused
-        put_varlong(out, timestamp_delta);
-        put_varint(out, offset_delta);
-        put_nullable(out, key_len, record.key.as_deref());
-        put_nullable(out, value_len, record.value.as_deref());
-        put_varint(out, header_count);
-        for h in &record.headers {
-            put_nullable(out, len_i32(h.key().len())?, Some(h.key()));
-            put_nullable(out, field_len(h.value())?, h.value().map(|v| &v[..]));
-        }
-
+        let base_timestamp = self.base_timestamp.unwrap_or(timestamp);
+        let sized = size_record(record, timestamp, base_timestamp, self.count, self.uncompressed_size() as u64)?;
+        self.buf.reserve(sized.encoded_len());
+        put_record(&mut self.buf, record, &sized);
+        self.base_timestamp = Some(base_timestamp);
         self.count += 1;
         self.max_timestamp = self.max_timestamp.max(timestamp);
-        Ok(offset_delta)
+        Ok(sized.offset_delta)
     }
 
     /// Finishes the batch: compresses the records if asked, writes the header
@@ -223,6 +205,251 @@ impl BatchBuilder {
     }
 }
 
+/// A record to append, borrowing its key, value and headers from the caller:
+/// what [`BatchBuilder::append_ref`] and
+/// [`Partition::append_refs`](crate::partition::Partition::append_refs)
+/// encode without first copying the data into a [`Record`].
+///
+/// ```
+/// use topiclog::RecordRef;
+/// let value = vec![7u8; 100];
+/// let r = RecordRef::new(Some(b"user-42"), Some(&value)).timestamp(1_700_000_000_000);
+/// assert_eq!(r.key, Some(&b"user-42"[..]));
+/// assert_eq!(RecordRef::value(&value).key, None);
+/// ```
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RecordRef<'a> {
+    /// The key; `None` is Kafka's null key.
+    pub key: Option<&'a [u8]>,
+    /// The value; `None` is a null value (a tombstone in compacted topics).
+    pub value: Option<&'a [u8]>,
+    /// Headers in order; keys may repeat.
+    pub headers: &'a [Header],
+    /// Milliseconds since the Unix epoch, or `None` to let the writer choose.
+    pub timestamp: Option<i64>,
+}
+
+impl<'a> RecordRef<'a> {
+    /// A record with this key and value, no headers and no timestamp.
+    pub fn new(key: Option<&'a [u8]>, value: Option<&'a [u8]>) -> Self {
+        Self { key, value, headers: &[], timestamp: None }
+    }
+
+    /// A record with a null key and this value.
+    pub fn value(value: &'a [u8]) -> Self {
+        Self::new(None, Some(value))
+    }
+
+    /// Sets the timestamp in milliseconds since the Unix epoch (-1 means none).
+    pub fn timestamp(mut self, timestamp: i64) -> Self {
+        self.timestamp = Some(timestamp);
+        self
+    }
+
+    /// Sets the headers.
+    pub fn headers(mut self, headers: &'a [Header]) -> Self {
+        self.headers = headers;
+        self
+    }
+}
+
+impl<'a> From<&'a Record> for RecordRef<'a> {
+    fn from(record: &'a Record) -> Self {
+        Self {
+            key: record.key.as_deref(),
+            value: record.value.as_deref(),
+            headers: &record.headers,
+            timestamp: record.timestamp,
+        }
+    }
+}
+
+/// Records the encoder takes: owned [`Record`]s and borrowed [`RecordRef`]s.
+pub(crate) trait AsRecordRef {
+    fn as_record_ref(&self) -> RecordRef<'_>;
+}
+
+impl AsRecordRef for Record {
+    fn as_record_ref(&self) -> RecordRef<'_> {
+        RecordRef::from(self)
+    }
+}
+
+impl AsRecordRef for RecordRef<'_> {
+    fn as_record_ref(&self) -> RecordRef<'_> {
+        *self
+    }
+}
+
+/// A run of records validated and sized as one uncompressed batch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct BatchPlan {
+    pub count: i32,
+    /// The first record's timestamp.
+    pub base_timestamp: i64,
+    /// The largest record timestamp (-1 when none has one).
+    pub max_timestamp: i64,
+    /// The timestamp given to records without one (-1 if none lacks one).
+    pub default_timestamp: i64,
+    /// Bytes of the whole batch, header included.
+    pub size: usize,
+}
+
+/// Validates and sizes `records` as one uncompressed batch, in the order
+/// [`BatchBuilder::append`] would: for each record `check` first, then its
+/// timestamp and sizes. `now` gives the timestamp of records without one; it
+/// is called at most once, and only if a record lacks a timestamp.
+pub(crate) fn plan_batch<T: AsRecordRef>(
+    records: &[T],
+    mut now: impl FnMut() -> i64,
+    mut check: impl FnMut(usize, &RecordRef<'_>) -> Result<()>,
+) -> Result<BatchPlan> {
+    let mut default_timestamp = None;
+    let mut base_timestamp = None;
+    let mut max_timestamp = NO_TIMESTAMP;
+    let mut size = RECORD_BATCH_OVERHEAD as u64;
+    let mut count = 0i32;
+    for (i, record) in records.iter().enumerate() {
+        let record = record.as_record_ref();
+        check(i, &record)?;
+        let timestamp = match record.timestamp {
+            Some(t) => t,
+            None => *default_timestamp.get_or_insert_with(&mut now),
+        };
+        let base = *base_timestamp.get_or_insert(timestamp);
+        let sized = size_record(&record, timestamp, base, count, size)?;
+        size += sized.encoded_len() as u64;
+        max_timestamp = max_timestamp.max(timestamp);
+        count += 1;
+    }
+    let Some(base_timestamp) = base_timestamp else { return Err(Error::EmptyBatch) };
+    Ok(BatchPlan {
+        count,
+        base_timestamp,
+        max_timestamp,
+        default_timestamp: default_timestamp.unwrap_or(NO_TIMESTAMP),
+        size: size as usize,
+    })
+}
+
+/// Encodes `records`, planned by [`plan_batch`], as one uncompressed batch
+/// into `out` (cleared first, grown once to the planned size): header, CRC
+/// (computed once) and records, with this base offset and leader epoch, and
+/// LogAppendTime when `log_append_time` is set. Returns the header.
+pub(crate) fn encode_batch<T: AsRecordRef>(
+    out: &mut Vec<u8>,
+    records: &[T],
+    plan: &BatchPlan,
+    base_offset: i64,
+    partition_leader_epoch: i32,
+    log_append_time: Option<i64>,
+) -> Result<BatchHeader> {
+    out.clear();
+    out.reserve(plan.size);
+    out.resize(RECORD_BATCH_OVERHEAD, 0);
+    for (i, record) in records.iter().enumerate() {
+        let record = record.as_record_ref();
+        let timestamp = record.timestamp.unwrap_or(plan.default_timestamp);
+        let offset_delta = len_i32(i)?;
+        let sized = size_record(&record, timestamp, plan.base_timestamp, offset_delta, 0)?;
+        put_record(out, &record, &sized);
+    }
+    let batch_length = len_i32(out.len() - LOG_OVERHEAD)?;
+    let mut attributes = u16::from(Compression::None.id());
+    if log_append_time.is_some() {
+        attributes |= 0x08;
+    }
+    let header = BatchHeader {
+        base_offset,
+        batch_length,
+        partition_leader_epoch,
+        magic: MAGIC_V2,
+        crc: 0,
+        attributes,
+        last_offset_delta: plan.count - 1,
+        base_timestamp: plan.base_timestamp,
+        max_timestamp: log_append_time.unwrap_or(plan.max_timestamp),
+        producer_id: NO_PRODUCER_ID,
+        producer_epoch: NO_PRODUCER_EPOCH,
+        base_sequence: NO_SEQUENCE,
+        record_count: plan.count,
+    };
+    let crc = write_header(&header, out);
+    Ok(BatchHeader { crc, ..header })
+}
+
+/// One record's encoded lengths, computed before it is written.
+#[derive(Debug, Clone, Copy)]
+struct SizedRecord {
+    timestamp_delta: i64,
+    offset_delta: i32,
+    key_len: i32,
+    value_len: i32,
+    header_count: i32,
+    body_len: i32,
+}
+
+impl SizedRecord {
+    /// Bytes of the record: its length varint and its body.
+    fn encoded_len(&self) -> usize {
+        varint_len(self.body_len) + self.body_len as usize
+    }
+}
+
+/// Checks `record` as record `offset_delta` of a batch whose first record
+/// has `base_timestamp` and which holds `so_far` bytes before it, and sizes it.
+fn size_record(
+    record: &RecordRef<'_>,
+    timestamp: i64,
+    base_timestamp: i64,
+    offset_delta: i32,
+    so_far: u64,
+) -> Result<SizedRecord> {
+    if timestamp < NO_TIMESTAMP {
+        return Err(Error::InvalidTimestamp { timestamp });
+    }
+    if offset_delta == i32::MAX {
+        return Err(Error::TooLarge { what: "record count", size: i32::MAX as u64 + 1, limit: i32::MAX as u64 });
+    }
+    let timestamp_delta = timestamp.wrapping_sub(base_timestamp);
+    let key_len = field_len(record.key)?;
+    let value_len = field_len(record.value)?;
+    let header_count = len_i32(record.headers.len())?;
+    let mut body: u64 = 1
+        + varlong_len(timestamp_delta) as u64
+        + varint_len(offset_delta) as u64
+        + sized(key_len)
+        + sized(value_len)
+        + varint_len(header_count) as u64;
+    for h in record.headers {
+        body += sized(len_i32(h.key().len())?) + sized(field_len(h.value().map(|v| &v[..]))?);
+    }
+    let body_len =
+        i32::try_from(body).map_err(|_| Error::TooLarge { what: "record", size: body, limit: MAX_BATCH_BYTES })?;
+    let total = so_far + varint_len(body_len) as u64 + body;
+    if total > MAX_BATCH_BYTES {
+        return Err(Error::TooLarge { what: "record batch", size: total, limit: MAX_BATCH_BYTES });
+    }
+    Ok(SizedRecord { timestamp_delta, offset_delta, key_len, value_len, header_count, body_len })
+}
+
+/// Writes a record [`size_record`] accepted.
+#[inline]
+fn put_record(out: &mut Vec<u8>, record: &RecordRef<'_>, sized: &SizedRecord) {
+    put_varint(out, sized.body_len);
+    out.push(0); // record attributes: unused
+    put_varlong(out, sized.timestamp_delta);
+    put_varint(out, sized.offset_delta);
+    put_nullable(out, sized.key_len, record.key);
+    put_nullable(out, sized.value_len, record.value);
+    put_varint(out, sized.header_count);
+    for h in record.headers {
+        // Their lengths fit an i32: `size_record` checked them.
+        put_nullable(out, h.key().len() as i32, Some(h.key()));
+        put_nullable(out, h.value().map_or(-1, |v| v.len() as i32), h.value().map(|v| &v[..]));
+    }
+}
+
 /// Writes `header` into the first 61 bytes of `out` and the CRC of
 /// `out[21..]`; returns the CRC.
 fn write_header(header: &BatchHeader, out: &mut [u8]) -> u32 {
@@ -258,7 +485,7 @@ fn write_header(header: &BatchHeader, out: &mut [u8]) -> u32 {
 }
 
 /// Encoded length of a nullable field: -1 for null.
-fn field_len(field: Option<&Bytes>) -> Result<i32> {
+fn field_len(field: Option<&[u8]>) -> Result<i32> {
     field.map_or(Ok(-1), |b| len_i32(b.len()))
 }
 
