@@ -350,8 +350,8 @@ pub(crate) fn encode_batch<T: AsRecordRef>(
     for (i, record) in records.iter().enumerate() {
         let record = record.as_record_ref();
         let timestamp = record.timestamp.unwrap_or(plan.default_timestamp);
-        let offset_delta = len_i32(i)?;
-        let sized = size_record(&record, timestamp, plan.base_timestamp, offset_delta, 0)?;
+        // `plan_batch` checked every length and the count against i32::MAX.
+        let sized = measure(&record, timestamp.wrapping_sub(plan.base_timestamp), i as i32);
         put_record(out, &record, &sized);
     }
     let batch_length = len_i32(out.len() - LOG_OVERHEAD)?;
@@ -386,6 +386,8 @@ struct SizedRecord {
     key_len: i32,
     value_len: i32,
     header_count: i32,
+    /// The body without the headers.
+    fixed_body_len: u64,
     body_len: i32,
 }
 
@@ -398,6 +400,7 @@ impl SizedRecord {
 
 /// Checks `record` as record `offset_delta` of a batch whose first record
 /// has `base_timestamp` and which holds `so_far` bytes before it, and sizes it.
+#[inline]
 fn size_record(
     record: &RecordRef<'_>,
     timestamp: i64,
@@ -412,25 +415,51 @@ fn size_record(
         return Err(Error::TooLarge { what: "record count", size: i32::MAX as u64 + 1, limit: i32::MAX as u64 });
     }
     let timestamp_delta = timestamp.wrapping_sub(base_timestamp);
-    let key_len = field_len(record.key)?;
-    let value_len = field_len(record.value)?;
-    let header_count = len_i32(record.headers.len())?;
-    let mut body: u64 = 1
-        + varlong_len(timestamp_delta) as u64
-        + varint_len(offset_delta) as u64
-        + sized(key_len)
-        + sized(value_len)
-        + varint_len(header_count) as u64;
+    field_len(record.key)?;
+    field_len(record.value)?;
+    len_i32(record.headers.len())?;
+    let mut body: u64 = 0;
     for h in record.headers {
         body += sized(len_i32(h.key().len())?) + sized(field_len(h.value().map(|v| &v[..]))?);
     }
+    // Every length fits an i32: `measure` may take them as such.
+    let sized_record = measure(record, timestamp_delta, offset_delta);
+    body += sized_record.fixed_body_len;
     let body_len =
         i32::try_from(body).map_err(|_| Error::TooLarge { what: "record", size: body, limit: MAX_BATCH_BYTES })?;
     let total = so_far + varint_len(body_len) as u64 + body;
     if total > MAX_BATCH_BYTES {
         return Err(Error::TooLarge { what: "record batch", size: total, limit: MAX_BATCH_BYTES });
     }
-    Ok(SizedRecord { timestamp_delta, offset_delta, key_len, value_len, header_count, body_len })
+    Ok(sized_record)
+}
+
+/// Sizes a record whose lengths (key, value, header count, each header's
+/// key and value, body) are known to fit an i32.
+#[inline]
+fn measure(record: &RecordRef<'_>, timestamp_delta: i64, offset_delta: i32) -> SizedRecord {
+    let key_len = record.key.map_or(-1, |k| k.len() as i32);
+    let value_len = record.value.map_or(-1, |v| v.len() as i32);
+    let header_count = record.headers.len() as i32;
+    let fixed_body_len = 1
+        + varlong_len(timestamp_delta) as u64
+        + varint_len(offset_delta) as u64
+        + sized(key_len)
+        + sized(value_len)
+        + varint_len(header_count) as u64;
+    let mut body = fixed_body_len;
+    for h in record.headers {
+        body += sized(h.key().len() as i32) + sized(h.value().map_or(-1, |v| v.len() as i32));
+    }
+    SizedRecord {
+        timestamp_delta,
+        offset_delta,
+        key_len,
+        value_len,
+        header_count,
+        fixed_body_len,
+        body_len: body as i32,
+    }
 }
 
 /// Writes a record [`size_record`] accepted.
@@ -494,6 +523,7 @@ fn len_i32(len: usize) -> Result<i32> {
 }
 
 /// Bytes a nullable field takes: its length varint plus its data.
+#[inline]
 fn sized(len: i32) -> u64 {
     varint_len(len) as u64 + len.max(0) as u64
 }

@@ -1421,6 +1421,35 @@ pub(crate) fn batches(bytes: Bytes) -> FileBatches {
 mod tests {
     use super::*;
 
+    /// `append_refs` writes exactly the bytes `append` writes for the same
+    /// records (keys, null values, headers, missing timestamps), in both
+    /// timestamp types.
+    #[test]
+    fn append_refs_writes_what_append_writes() {
+        let records = vec![
+            Record::new().key("k").value("v").timestamp(5),
+            Record::new().value("no timestamp"),
+            Record::new().key("tombstone").header("h", "x").push_header(crate::Header::with_null_value("n")),
+        ];
+        let refs: Vec<RecordRef<'_>> = records.iter().map(RecordRef::from).collect();
+        for config in [LogConfig::default(), LogConfig::default().message_timestamp_type(TimestampType::LogAppendTime)]
+        {
+            let clock = Arc::new(crate::clock::ManualClock::new(1_000));
+            let open = |dir: &Path| {
+                let options =
+                    PartitionOptions { config: config.clone(), clock: clock.clone(), known_log_start_offset: None };
+                Partition::open_with(dir, options).unwrap()
+            };
+            let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+            let (pa, pb) = (open(a.path()), open(b.path()));
+            for _ in 0..3 {
+                assert_eq!(pa.append(&records).unwrap(), pb.append_refs(&refs).unwrap());
+            }
+            assert_eq!(pa.read(0, u64::MAX).unwrap(), pb.read(0, u64::MAX).unwrap());
+            assert!(matches!(pb.append_refs(&[]), Err(Error::EmptyBatch)));
+        }
+    }
+
     /// An I/O failure on a write path poisons the partition: later writes get
     /// `Poisoned` (reads still work) until it is reopened.
     #[test]
