@@ -281,33 +281,34 @@ impl AsRecordRef for RecordRef<'_> {
     }
 }
 
-/// A run of records validated and sized as one uncompressed batch.
+/// What [`encode_records`] learnt of the records it encoded.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct BatchPlan {
+pub(crate) struct EncodedRecords {
     pub count: i32,
     /// The first record's timestamp.
     pub base_timestamp: i64,
     /// The largest record timestamp (-1 when none has one).
     pub max_timestamp: i64,
-    /// The timestamp given to records without one (-1 if none lacks one).
-    pub default_timestamp: i64,
-    /// Bytes of the whole batch, header included.
-    pub size: usize,
 }
 
-/// Validates and sizes `records` as one uncompressed batch, in the order
-/// [`BatchBuilder::append`] would: for each record `check` first, then its
-/// timestamp and sizes. `now` gives the timestamp of records without one; it
-/// is called at most once, and only if a record lacks a timestamp.
-pub(crate) fn plan_batch<T: AsRecordRef>(
+/// Encodes `records` as the records of one uncompressed batch into `out`
+/// (cleared first; a 61-byte header placeholder, then the records), checking
+/// them in the order [`BatchBuilder::append`] would: for each record `check`
+/// first, then its timestamp and sizes. `now` gives the timestamp of records
+/// without one; it is called at most once, and only if a record lacks one.
+/// [`finish_batch`] then writes the header. `out` keeps its capacity, so a
+/// reused buffer needs no allocation.
+pub(crate) fn encode_records<T: AsRecordRef>(
+    out: &mut Vec<u8>,
     records: &[T],
     mut now: impl FnMut() -> i64,
     mut check: impl FnMut(usize, &RecordRef<'_>) -> Result<()>,
-) -> Result<BatchPlan> {
+) -> Result<EncodedRecords> {
+    out.clear();
+    out.resize(RECORD_BATCH_OVERHEAD, 0);
     let mut default_timestamp = None;
     let mut base_timestamp = None;
     let mut max_timestamp = NO_TIMESTAMP;
-    let mut size = RECORD_BATCH_OVERHEAD as u64;
     let mut count = 0i32;
     for (i, record) in records.iter().enumerate() {
         let record = record.as_record_ref();
@@ -317,44 +318,27 @@ pub(crate) fn plan_batch<T: AsRecordRef>(
             None => *default_timestamp.get_or_insert_with(&mut now),
         };
         let base = *base_timestamp.get_or_insert(timestamp);
-        let sized = size_record(&record, timestamp, base, count, size)?;
-        size += sized.encoded_len() as u64;
+        let sized = size_record(&record, timestamp, base, count, out.len() as u64)?;
+        out.reserve(sized.encoded_len());
+        put_record(out, &record, &sized);
         max_timestamp = max_timestamp.max(timestamp);
         count += 1;
     }
     let Some(base_timestamp) = base_timestamp else { return Err(Error::EmptyBatch) };
-    Ok(BatchPlan {
-        count,
-        base_timestamp,
-        max_timestamp,
-        default_timestamp: default_timestamp.unwrap_or(NO_TIMESTAMP),
-        size: size as usize,
-    })
+    Ok(EncodedRecords { count, base_timestamp, max_timestamp })
 }
 
-/// Encodes `records`, planned by [`plan_batch`], as one uncompressed batch
-/// into `out` (cleared first, grown once to the planned size): header, CRC
-/// (computed once) and records, with this base offset and leader epoch, and
-/// LogAppendTime when `log_append_time` is set. Returns the header.
-pub(crate) fn encode_batch<T: AsRecordRef>(
-    out: &mut Vec<u8>,
-    records: &[T],
-    plan: &BatchPlan,
+/// Writes the header and the CRC (computed once) of the uncompressed batch
+/// [`encode_records`] left in `out`, with this base offset and leader epoch,
+/// and LogAppendTime when `log_append_time` is set. Returns the header.
+pub(crate) fn finish_batch(
+    out: &mut [u8],
+    records: &EncodedRecords,
     base_offset: i64,
     partition_leader_epoch: i32,
     log_append_time: Option<i64>,
 ) -> Result<BatchHeader> {
-    out.clear();
-    out.reserve(plan.size);
-    out.resize(RECORD_BATCH_OVERHEAD, 0);
-    for (i, record) in records.iter().enumerate() {
-        let record = record.as_record_ref();
-        let timestamp = record.timestamp.unwrap_or(plan.default_timestamp);
-        // `plan_batch` checked every length and the count against i32::MAX.
-        let sized = measure(&record, timestamp.wrapping_sub(plan.base_timestamp), i as i32);
-        put_record(out, &record, &sized);
-    }
-    let batch_length = len_i32(out.len() - LOG_OVERHEAD)?;
+    let batch_length = len_i32(out.len().saturating_sub(LOG_OVERHEAD))?;
     let mut attributes = u16::from(Compression::None.id());
     if log_append_time.is_some() {
         attributes |= 0x08;
@@ -366,13 +350,13 @@ pub(crate) fn encode_batch<T: AsRecordRef>(
         magic: MAGIC_V2,
         crc: 0,
         attributes,
-        last_offset_delta: plan.count - 1,
-        base_timestamp: plan.base_timestamp,
-        max_timestamp: log_append_time.unwrap_or(plan.max_timestamp),
+        last_offset_delta: records.count - 1,
+        base_timestamp: records.base_timestamp,
+        max_timestamp: log_append_time.unwrap_or(records.max_timestamp),
         producer_id: NO_PRODUCER_ID,
         producer_epoch: NO_PRODUCER_EPOCH,
         base_sequence: NO_SEQUENCE,
-        record_count: plan.count,
+        record_count: records.count,
     };
     let crc = write_header(&header, out);
     Ok(BatchHeader { crc, ..header })

@@ -32,8 +32,8 @@ use crate::config::{CompressionType, LogConfig};
 use crate::dirlock::{DirLock, SharedLock};
 use crate::error::{Error, Result};
 use crate::format::{
-    AsRecordRef, BatchBuilder, Compression, FileBatches, Record, RecordBatch, RecordRef, TimestampType, encode_batch,
-    plan_batch,
+    AsRecordRef, BatchBuilder, Compression, FileBatches, Record, RecordBatch, RecordRef, TimestampType, encode_records,
+    finish_batch,
 };
 use crate::index::TimestampOffset;
 use crate::segment::{LogSegment, RecoveryReport};
@@ -521,7 +521,8 @@ impl Partition {
     /// [`Partition::append`] for any record type. An uncompressed log
     /// (`compression.type` producer or uncompressed) encodes the batch under
     /// the writer lock into a buffer the writer keeps, with its final offsets:
-    /// one pass, one CRC, no allocation once the buffer has grown.
+    /// one pass, one CRC, no offset patch, and no allocation once the buffer
+    /// has grown to the batch size.
     fn append_records<T: AsRecordRef>(&self, records: &[T]) -> Result<AppendResult> {
         let mut writer = self.inner.writer.lock();
         let rules = writer.rules;
@@ -530,7 +531,26 @@ impl Partition {
             return self.append_compressed(records);
         }
         let mut now = Now::new(&*self.inner.clock);
-        let plan = plan_batch(
+        let mut buf = std::mem::take(&mut writer.scratch);
+        let appended = self.append_encoded(&mut writer, &mut buf, records, rules, &mut now);
+        if buf.capacity() <= MAX_KEPT_SCRATCH {
+            writer.scratch = buf;
+        }
+        appended
+    }
+
+    /// The body of [`Partition::append_records`]: encodes `records` into
+    /// `buf`, with the offsets they get, checks them and appends them.
+    fn append_encoded<T: AsRecordRef>(
+        &self,
+        writer: &mut Writer,
+        buf: &mut Vec<u8>,
+        records: &[T],
+        rules: AppendRules,
+        now: &mut Now<'_>,
+    ) -> Result<AppendResult> {
+        let encoded = encode_records(
+            buf,
             records,
             || now.get(),
             |i, record| {
@@ -544,23 +564,18 @@ impl Partition {
             let timestamps = records.iter().map(|r| r.as_record_ref().timestamp.unwrap_or(now));
             check_timestamp_bounds(rules.timestamp_before_max_ms, rules.timestamp_after_max_ms, now, timestamps)?;
         }
-        let size = plan.size as u64;
+        let size = buf.len() as u64;
         rules.check_size(size)?;
-        self.check_writable(&writer)?;
+        self.check_writable(writer)?;
         let end = self.log_end_offset();
-        let count = i64::from(plan.count);
+        let count = i64::from(encoded.count);
         if end.checked_add(count).is_none() {
             return Err(Error::OffsetOverflow { base_offset: end, offset: end });
         }
         let log_append_time = rules.log_append_time.then(|| now.get());
-        let mut buf = std::mem::take(&mut writer.scratch);
-        let header = encode_batch(&mut buf, records, &plan, end, 0, log_append_time)?;
+        let header = finish_batch(buf, &encoded, end, 0, log_append_time)?;
         let pending = PendingAppend { bytes: size, last_offset: end + count - 1, max_timestamp: header.max_timestamp };
-        let written = self.append_locked(&mut writer, &buf, end, &pending, &mut now);
-        if buf.capacity() <= MAX_KEPT_SCRATCH {
-            writer.scratch = buf;
-        }
-        written?;
+        self.append_locked(writer, buf, end, &pending, now)?;
         Ok(AppendResult {
             first_offset: end,
             last_offset: pending.last_offset,
