@@ -19,6 +19,9 @@
 //!   `partition` uses `LogConfig::default()` (segment.bytes = 1 GiB: one
 //!   segment); `partition_seg64MiB` sets segment.bytes = 64 MiB, so the
 //!   append rolls once (two segments).
+//! - `.../partition_borrowed` (each append group): the same appends through
+//!   `Partition::append_borrowed`, over `BorrowedRecord`s borrowing the records'
+//!   keys and values (built before timing); same bytes, checked once.
 //! - `append_1KiB/{raw_write,partition}`: 200,000 records × 1 KiB values in
 //!   appends of 100 (2,000 batches, about 207 MB); default config.
 //! - `append_single/{raw_write,partition}`: 100,000 appends of one 100-byte
@@ -78,7 +81,7 @@ use criterion::{BenchmarkGroup, Criterion, SamplingMode, Throughput, criterion_g
 use tempfile::TempDir;
 use topiclog::format::{BatchHeader, RECORD_BATCH_OVERHEAD};
 use topiclog::partition::Partition;
-use topiclog::{BatchBuilder, Compression, FileBatches, LogConfig, Record, RecordBatch};
+use topiclog::{BatchBuilder, BorrowedRecord, Compression, FileBatches, LogConfig, Record, RecordBatch};
 
 use common::{Units, XorShift, contender, interleave, paired_enabled, report, selected, timed, warm_pages};
 
@@ -163,12 +166,23 @@ fn log_files(dir: &Path) -> Vec<PathBuf> {
     paths
 }
 
+/// The records of `w` as borrowed [`BorrowedRecord`]s (built before any timing).
+fn refs(w: &Workload) -> Vec<BorrowedRecord<'_>> {
+    w.records.iter().map(BorrowedRecord::from).collect()
+}
+
 /// Appends `w` to a new partition in `dir` and checks that its `.log` files
 /// hold exactly the baseline's bytes; returns the partition and its segment count.
 fn append_and_verify(dir: &Path, w: &Workload, config: &LogConfig) -> (Partition, usize) {
+    append_and_verify_with(dir, w, config, false)
+}
+
+/// [`append_and_verify`], through `Partition::append_borrowed` when `borrowed`.
+fn append_and_verify_with(dir: &Path, w: &Workload, config: &LogConfig, borrowed: bool) -> (Partition, usize) {
     let log = Partition::open(dir, config.clone()).expect("open partition");
-    for (i, chunk) in w.records.chunks(w.per_append).enumerate() {
-        let appended = log.append(chunk).expect("append");
+    let refs = refs(w);
+    for (i, (chunk, chunk_refs)) in w.records.chunks(w.per_append).zip(refs.chunks(w.per_append)).enumerate() {
+        let appended = if borrowed { log.append_borrowed(chunk_refs) } else { log.append(chunk) }.expect("append");
         let first = (i * w.per_append) as i64;
         assert_eq!((appended.first_offset, appended.last_offset), (first, first + chunk.len() as i64 - 1));
     }
@@ -204,6 +218,27 @@ fn time_partition_append(dir: &Path, w: &Workload, config: &LogConfig) -> Durati
     let start = Instant::now();
     for chunk in w.records.chunks(w.per_append) {
         black_box(log.append(black_box(chunk)).expect("append"));
+    }
+    let elapsed = start.elapsed();
+    assert_eq!(log.log_end_offset(), w.records.len() as i64);
+    drop(log);
+    drop(sub);
+    elapsed
+}
+
+/// [`time_partition_append`] through `Partition::append_borrowed` over
+/// borrowed records (`refs`, the records of `w`, built before timing).
+fn time_partition_append_borrowed(
+    dir: &Path,
+    w: &Workload,
+    refs: &[BorrowedRecord<'_>],
+    config: &LogConfig,
+) -> Duration {
+    let sub = tempfile::tempdir_in(dir).expect("partition dir");
+    let log = Partition::open(sub.path(), config.clone()).expect("open partition");
+    let start = Instant::now();
+    for chunk in refs.chunks(w.per_append) {
+        black_box(log.append_borrowed(black_box(chunk)).expect("append_borrowed"));
     }
     let elapsed = start.elapsed();
     assert_eq!(log.log_end_offset(), w.records.len() as i64);
@@ -271,10 +306,15 @@ fn bench_append_100b(c: &mut Criterion) {
         println!("{GROUP}: segment.bytes = {} -> {segments} segment(s), {} bytes", config.segment_bytes, w.bytes);
         drop(log);
     }
+    {
+        let sub = tempfile::tempdir_in(dir).expect("verify dir");
+        drop(append_and_verify_with(sub.path(), w, &default, true));
+    }
+    let refs = refs(w);
     let units = Units::Records { records: w.records.len() as u64, bytes: w.bytes };
 
     if paired_enabled(GROUP) {
-        let names = ["encode_write", "raw_write", "partition", "partition_seg64MiB"];
+        let names = ["encode_write", "raw_write", "partition", "partition_seg64MiB", "partition_borrowed"];
         let rounds = interleave(
             APPEND_ROUNDS,
             1,
@@ -284,6 +324,7 @@ fn bench_append_100b(c: &mut Criterion) {
                 contender(names[1], || time_raw_write(dir, w)),
                 contender(names[2], || time_partition_append(dir, w, &default)),
                 contender(names[3], || time_partition_append(dir, w, &rolling)),
+                contender(names[4], || time_partition_append_borrowed(dir, w, &refs, &default)),
             ],
         );
         let title = format!("{GROUP} (1,000,000 x 100 B, appends of 100, {} bytes, no fsync)", w.bytes);
@@ -299,6 +340,9 @@ fn bench_append_100b(c: &mut Criterion) {
     group.bench_function("partition_seg64MiB", |b| {
         b.iter_custom(|n| per_iteration(dir, n, || time_partition_append(dir, w, &rolling)))
     });
+    group.bench_function("partition_borrowed", |b| {
+        b.iter_custom(|n| per_iteration(dir, n, || time_partition_append_borrowed(dir, w, &refs, &default)))
+    });
     group.finish();
 }
 
@@ -312,10 +356,13 @@ fn bench_append_simple(c: &mut Criterion, group_name: &str, w: &Workload, second
         let (log, segments) = append_and_verify(sub.path(), w, &config);
         println!("{group_name}: segment.bytes = {} -> {segments} segment(s), {} bytes", config.segment_bytes, w.bytes);
         drop(log);
+        let sub = tempfile::tempdir_in(dir).expect("verify dir");
+        drop(append_and_verify_with(sub.path(), w, &config, true));
     }
+    let refs = refs(w);
     let units = Units::Records { records: w.records.len() as u64, bytes: w.bytes };
     if paired_enabled(group_name) {
-        let names = ["raw_write", "encode_write", "partition"];
+        let names = ["raw_write", "encode_write", "partition", "partition_borrowed"];
         let rounds = interleave(
             APPEND_ROUNDS,
             1,
@@ -324,6 +371,7 @@ fn bench_append_simple(c: &mut Criterion, group_name: &str, w: &Workload, second
                 contender(names[0], || time_raw_write(dir, w)),
                 contender(names[1], || time_encode_write(dir, w)),
                 contender(names[2], || time_partition_append(dir, w, &config)),
+                contender(names[3], || time_partition_append_borrowed(dir, w, &refs, &config)),
             ],
         );
         let title = format!(
@@ -339,6 +387,9 @@ fn bench_append_simple(c: &mut Criterion, group_name: &str, w: &Workload, second
     group.bench_function("raw_write", |b| b.iter_custom(|n| per_iteration(dir, n, || time_raw_write(dir, w))));
     group.bench_function("partition", |b| {
         b.iter_custom(|n| per_iteration(dir, n, || time_partition_append(dir, w, &config)))
+    });
+    group.bench_function("partition_borrowed", |b| {
+        b.iter_custom(|n| per_iteration(dir, n, || time_partition_append_borrowed(dir, w, &refs, &config)))
     });
     group.finish();
 }

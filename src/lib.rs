@@ -106,8 +106,8 @@ mod fsutil;
 pub use config::LogConfig;
 pub use error::{BatchProblem, Error, Result};
 pub use format::{
-    BatchBuilder, Compression, ConsumerRecord, FileBatches, Header, HeaderRef, Record, RecordBatch, RecordRef,
-    TimestampType,
+    BatchBuilder, BorrowedRecord, Compression, ConsumerRecord, FileBatches, Header, HeaderRef, Record, RecordBatch,
+    RecordRef, TimestampType,
 };
 pub use partition::Partition;
 pub use store::{Store, StoreConfig};

@@ -7,7 +7,7 @@ use super::batch::{
     NO_PRODUCER_ID, NO_SEQUENCE, NO_TIMESTAMP, RECORD_BATCH_OVERHEAD, RecordBatch,
 };
 use super::compression::{self, Compression};
-use super::record::Record;
+use super::record::{Header, Record};
 use super::varint::{put_varint, put_varlong, varint_len, varlong_len};
 use crate::error::{Error, Result};
 
@@ -126,53 +126,35 @@ impl BatchBuilder {
 
     /// Encodes `record` as the next record of the batch and returns its offset delta.
     pub fn append(&mut self, record: &Record) -> Result<i32> {
+        self.append_borrowed(&BorrowedRecord::from(record))
+    }
+
+    /// Encodes a borrowed record as the next record of the batch and returns
+    /// its offset delta: [`BatchBuilder::append`] without building a [`Record`].
+    ///
+    /// ```
+    /// use topiclog::{BatchBuilder, Compression, BorrowedRecord};
+    /// let mut builder = BatchBuilder::new(Compression::None);
+    /// builder.append_borrowed(&BorrowedRecord::new(Some(b"k"), Some(b"v")).timestamp(1_700_000_000_000))?;
+    /// assert_eq!(builder.build()?.record_count(), 1);
+    /// # Ok::<(), topiclog::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidTimestamp`] for a timestamp below -1; [`Error::TooLarge`]
+    /// when a field, the record count or the batch passes what the format
+    /// can describe. The builder is unchanged by a failed append.
+    pub fn append_borrowed(&mut self, record: &BorrowedRecord<'_>) -> Result<i32> {
         let timestamp = record.timestamp.unwrap_or(self.default_timestamp);
-        if timestamp < NO_TIMESTAMP {
-            return Err(Error::InvalidTimestamp { timestamp });
-        }
-        let offset_delta = self.count;
-        if offset_delta == i32::MAX {
-            return Err(Error::TooLarge { what: "record count", size: i32::MAX as u64 + 1, limit: i32::MAX as u64 });
-        }
-        let base_timestamp = *self.base_timestamp.get_or_insert(timestamp);
-        let timestamp_delta = timestamp.wrapping_sub(base_timestamp);
-
-        let key_len = field_len(record.key.as_ref())?;
-        let value_len = field_len(record.value.as_ref())?;
-        let header_count = len_i32(record.headers.len())?;
-        let mut body: u64 = 1
-            + varlong_len(timestamp_delta) as u64
-            + varint_len(offset_delta) as u64
-            + sized(key_len)
-            + sized(value_len)
-            + varint_len(header_count) as u64;
-        for h in &record.headers {
-            body += sized(len_i32(h.key().len())?) + sized(field_len(h.value())?);
-        }
-        let body_len =
-            i32::try_from(body).map_err(|_| Error::TooLarge { what: "record", size: body, limit: MAX_BATCH_BYTES })?;
-        let total = self.uncompressed_size() as u64 + varint_len(body_len) as u64 + body;
-        if total > MAX_BATCH_BYTES {
-            return Err(Error::TooLarge { what: "record batch", size: total, limit: MAX_BATCH_BYTES });
-        }
-
-        let out = &mut self.buf;
-        out.reserve(varint_len(body_len) + body as usize);
-        put_varint(out, body_len);
-        out.push(0); // record attributes: unused
-        put_varlong(out, timestamp_delta);
-        put_varint(out, offset_delta);
-        put_nullable(out, key_len, record.key.as_deref());
-        put_nullable(out, value_len, record.value.as_deref());
-        put_varint(out, header_count);
-        for h in &record.headers {
-            put_nullable(out, len_i32(h.key().len())?, Some(h.key()));
-            put_nullable(out, field_len(h.value())?, h.value().map(|v| &v[..]));
-        }
-
+        let base_timestamp = self.base_timestamp.unwrap_or(timestamp);
+        let sized = size_record(record, timestamp, base_timestamp, self.count, self.uncompressed_size() as u64)?;
+        self.buf.reserve(sized.encoded_len());
+        put_record(&mut self.buf, record, &sized);
+        self.base_timestamp = Some(base_timestamp);
         self.count += 1;
         self.max_timestamp = self.max_timestamp.max(timestamp);
-        Ok(offset_delta)
+        Ok(sized.offset_delta)
     }
 
     /// Finishes the batch: compresses the records if asked, writes the header
@@ -223,6 +205,264 @@ impl BatchBuilder {
     }
 }
 
+/// A record to append, borrowing its key, value and headers from the caller:
+/// what [`BatchBuilder::append_borrowed`] and
+/// [`Partition::append_borrowed`](crate::partition::Partition::append_borrowed)
+/// encode without first copying the data into a [`Record`].
+///
+/// ```
+/// use topiclog::BorrowedRecord;
+/// let value = vec![7u8; 100];
+/// let r = BorrowedRecord::new(Some(b"user-42"), Some(&value)).timestamp(1_700_000_000_000);
+/// assert_eq!(r.key, Some(&b"user-42"[..]));
+/// assert_eq!(BorrowedRecord::value(&value).key, None);
+/// ```
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct BorrowedRecord<'a> {
+    /// The key; `None` is Kafka's null key.
+    pub key: Option<&'a [u8]>,
+    /// The value; `None` is a null value (a tombstone in compacted topics).
+    pub value: Option<&'a [u8]>,
+    /// Headers in order; keys may repeat.
+    pub headers: &'a [Header],
+    /// Milliseconds since the Unix epoch, or `None` to let the writer choose.
+    pub timestamp: Option<i64>,
+}
+
+impl<'a> BorrowedRecord<'a> {
+    /// A record with this key and value, no headers and no timestamp.
+    pub fn new(key: Option<&'a [u8]>, value: Option<&'a [u8]>) -> Self {
+        Self { key, value, headers: &[], timestamp: None }
+    }
+
+    /// A record with a null key and this value.
+    pub fn value(value: &'a [u8]) -> Self {
+        Self::new(None, Some(value))
+    }
+
+    /// Sets the timestamp in milliseconds since the Unix epoch (-1 means none).
+    pub fn timestamp(mut self, timestamp: i64) -> Self {
+        self.timestamp = Some(timestamp);
+        self
+    }
+
+    /// Sets the headers.
+    pub fn headers(mut self, headers: &'a [Header]) -> Self {
+        self.headers = headers;
+        self
+    }
+}
+
+impl<'a> From<&'a Record> for BorrowedRecord<'a> {
+    fn from(record: &'a Record) -> Self {
+        Self {
+            key: record.key.as_deref(),
+            value: record.value.as_deref(),
+            headers: &record.headers,
+            timestamp: record.timestamp,
+        }
+    }
+}
+
+/// Records the encoder takes: owned [`Record`]s and borrowed [`BorrowedRecord`]s.
+pub(crate) trait AsBorrowedRecord {
+    fn as_borrowed(&self) -> BorrowedRecord<'_>;
+}
+
+impl AsBorrowedRecord for Record {
+    fn as_borrowed(&self) -> BorrowedRecord<'_> {
+        BorrowedRecord::from(self)
+    }
+}
+
+impl AsBorrowedRecord for BorrowedRecord<'_> {
+    fn as_borrowed(&self) -> BorrowedRecord<'_> {
+        *self
+    }
+}
+
+/// What [`encode_records`] learnt of the records it encoded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct EncodedRecords {
+    pub count: i32,
+    /// The first record's timestamp.
+    pub base_timestamp: i64,
+    /// The largest record timestamp (-1 when none has one).
+    pub max_timestamp: i64,
+}
+
+/// Encodes `records` as the records of one uncompressed batch into `out`
+/// (cleared first; a 61-byte header placeholder, then the records), checking
+/// them in the order [`BatchBuilder::append`] would: for each record `check`
+/// first, then its timestamp and sizes. `now` gives the timestamp of records
+/// without one; it is called at most once, and only if a record lacks one.
+/// [`finish_batch`] then writes the header. `out` keeps its capacity, so a
+/// reused buffer needs no allocation.
+pub(crate) fn encode_records<T: AsBorrowedRecord>(
+    out: &mut Vec<u8>,
+    records: &[T],
+    mut now: impl FnMut() -> i64,
+    mut check: impl FnMut(usize, &BorrowedRecord<'_>) -> Result<()>,
+) -> Result<EncodedRecords> {
+    out.clear();
+    out.resize(RECORD_BATCH_OVERHEAD, 0);
+    let mut default_timestamp = None;
+    let mut base_timestamp = None;
+    let mut max_timestamp = NO_TIMESTAMP;
+    let mut count = 0i32;
+    for (i, record) in records.iter().enumerate() {
+        let record = record.as_borrowed();
+        check(i, &record)?;
+        let timestamp = match record.timestamp {
+            Some(t) => t,
+            None => *default_timestamp.get_or_insert_with(&mut now),
+        };
+        let base = *base_timestamp.get_or_insert(timestamp);
+        let sized = size_record(&record, timestamp, base, count, out.len() as u64)?;
+        out.reserve(sized.encoded_len());
+        put_record(out, &record, &sized);
+        max_timestamp = max_timestamp.max(timestamp);
+        count += 1;
+    }
+    let Some(base_timestamp) = base_timestamp else { return Err(Error::EmptyBatch) };
+    Ok(EncodedRecords { count, base_timestamp, max_timestamp })
+}
+
+/// Writes the header and the CRC (computed once) of the uncompressed batch
+/// [`encode_records`] left in `out`, with this base offset and leader epoch,
+/// and LogAppendTime when `log_append_time` is set. Returns the header.
+pub(crate) fn finish_batch(
+    out: &mut [u8],
+    records: &EncodedRecords,
+    base_offset: i64,
+    partition_leader_epoch: i32,
+    log_append_time: Option<i64>,
+) -> Result<BatchHeader> {
+    let batch_length = len_i32(out.len().saturating_sub(LOG_OVERHEAD))?;
+    let mut attributes = u16::from(Compression::None.id());
+    if log_append_time.is_some() {
+        attributes |= 0x08;
+    }
+    let header = BatchHeader {
+        base_offset,
+        batch_length,
+        partition_leader_epoch,
+        magic: MAGIC_V2,
+        crc: 0,
+        attributes,
+        last_offset_delta: records.count - 1,
+        base_timestamp: records.base_timestamp,
+        max_timestamp: log_append_time.unwrap_or(records.max_timestamp),
+        producer_id: NO_PRODUCER_ID,
+        producer_epoch: NO_PRODUCER_EPOCH,
+        base_sequence: NO_SEQUENCE,
+        record_count: records.count,
+    };
+    let crc = write_header(&header, out);
+    Ok(BatchHeader { crc, ..header })
+}
+
+/// One record's encoded lengths, computed before it is written.
+#[derive(Debug, Clone, Copy)]
+struct SizedRecord {
+    timestamp_delta: i64,
+    offset_delta: i32,
+    key_len: i32,
+    value_len: i32,
+    header_count: i32,
+    /// The body without the headers.
+    fixed_body_len: u64,
+    body_len: i32,
+}
+
+impl SizedRecord {
+    /// Bytes of the record: its length varint and its body.
+    fn encoded_len(&self) -> usize {
+        varint_len(self.body_len) + self.body_len as usize
+    }
+}
+
+/// Checks `record` as record `offset_delta` of a batch whose first record
+/// has `base_timestamp` and which holds `so_far` bytes before it, and sizes it.
+#[inline]
+fn size_record(
+    record: &BorrowedRecord<'_>,
+    timestamp: i64,
+    base_timestamp: i64,
+    offset_delta: i32,
+    so_far: u64,
+) -> Result<SizedRecord> {
+    if timestamp < NO_TIMESTAMP {
+        return Err(Error::InvalidTimestamp { timestamp });
+    }
+    if offset_delta == i32::MAX {
+        return Err(Error::TooLarge { what: "record count", size: i32::MAX as u64 + 1, limit: i32::MAX as u64 });
+    }
+    let timestamp_delta = timestamp.wrapping_sub(base_timestamp);
+    field_len(record.key)?;
+    field_len(record.value)?;
+    len_i32(record.headers.len())?;
+    let mut body: u64 = 0;
+    for h in record.headers {
+        body += sized(len_i32(h.key().len())?) + sized(field_len(h.value().map(|v| &v[..]))?);
+    }
+    // Every length fits an i32: `measure` may take them as such.
+    let sized_record = measure(record, timestamp_delta, offset_delta);
+    body += sized_record.fixed_body_len;
+    let body_len =
+        i32::try_from(body).map_err(|_| Error::TooLarge { what: "record", size: body, limit: MAX_BATCH_BYTES })?;
+    let total = so_far + varint_len(body_len) as u64 + body;
+    if total > MAX_BATCH_BYTES {
+        return Err(Error::TooLarge { what: "record batch", size: total, limit: MAX_BATCH_BYTES });
+    }
+    Ok(sized_record)
+}
+
+/// Sizes a record whose lengths (key, value, header count, each header's
+/// key and value, body) are known to fit an i32.
+#[inline]
+fn measure(record: &BorrowedRecord<'_>, timestamp_delta: i64, offset_delta: i32) -> SizedRecord {
+    let key_len = record.key.map_or(-1, |k| k.len() as i32);
+    let value_len = record.value.map_or(-1, |v| v.len() as i32);
+    let header_count = record.headers.len() as i32;
+    let fixed_body_len = 1
+        + varlong_len(timestamp_delta) as u64
+        + zigzag_len(u64::from(((offset_delta << 1) ^ (offset_delta >> 31)) as u32))
+        + sized(key_len)
+        + sized(value_len)
+        + zigzag_len(u64::from(((header_count << 1) ^ (header_count >> 31)) as u32));
+    let mut body = fixed_body_len;
+    for h in record.headers {
+        body += sized(h.key().len() as i32) + sized(h.value().map_or(-1, |v| v.len() as i32));
+    }
+    SizedRecord {
+        timestamp_delta,
+        offset_delta,
+        key_len,
+        value_len,
+        header_count,
+        fixed_body_len,
+        body_len: body as i32,
+    }
+}
+
+/// Writes a record [`size_record`] accepted.
+#[inline]
+fn put_record(out: &mut Vec<u8>, record: &BorrowedRecord<'_>, sized: &SizedRecord) {
+    put_varint(out, sized.body_len);
+    out.push(0); // record attributes: unused
+    put_varlong(out, sized.timestamp_delta);
+    put_varint(out, sized.offset_delta);
+    put_nullable(out, sized.key_len, record.key);
+    put_nullable(out, sized.value_len, record.value);
+    put_varint(out, sized.header_count);
+    for h in record.headers {
+        // Their lengths fit an i32: `size_record` checked them.
+        put_nullable(out, h.key().len() as i32, Some(h.key()));
+        put_nullable(out, h.value().map_or(-1, |v| v.len() as i32), h.value().map(|v| &v[..]));
+    }
+}
+
 /// Writes `header` into the first 61 bytes of `out` and the CRC of
 /// `out[21..]`; returns the CRC.
 fn write_header(header: &BatchHeader, out: &mut [u8]) -> u32 {
@@ -258,7 +498,7 @@ fn write_header(header: &BatchHeader, out: &mut [u8]) -> u32 {
 }
 
 /// Encoded length of a nullable field: -1 for null.
-fn field_len(field: Option<&Bytes>) -> Result<i32> {
+fn field_len(field: Option<&[u8]>) -> Result<i32> {
     field.map_or(Ok(-1), |b| len_i32(b.len()))
 }
 
@@ -267,8 +507,23 @@ fn len_i32(len: usize) -> Result<i32> {
 }
 
 /// Bytes a nullable field takes: its length varint plus its data.
+#[inline]
 fn sized(len: i32) -> u64 {
-    varint_len(len) as u64 + len.max(0) as u64
+    zigzag_len(u64::from(((len << 1) ^ (len >> 31)) as u32)) + len.max(0) as u64
+}
+
+/// Bytes of the varint of a zigzag-encoded value: the same as
+/// `varint_len`/`varlong_len`, by comparisons (which the compiler keeps
+/// scalar and cheap, where a vectorized leading-zero count is not).
+#[inline]
+fn zigzag_len(v: u64) -> u64 {
+    let mut n = 1;
+    let mut rest = v >> 7;
+    while rest != 0 {
+        n += 1;
+        rest >>= 7;
+    }
+    n
 }
 
 #[inline]
@@ -276,5 +531,30 @@ fn put_nullable(out: &mut Vec<u8>, len: i32, data: Option<&[u8]>) {
     put_varint(out, len);
     if let Some(d) = data {
         out.extend_from_slice(d);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn zigzag_len_agrees_with_the_varint_functions() {
+        let mut values: Vec<i64> = vec![0, 1, -1, 63, 64, -64, -65, i64::MAX, i64::MIN];
+        for shift in 0..64 {
+            let v = 1i64 << shift;
+            values.extend([
+                v,
+                v.wrapping_sub(1),
+                v.wrapping_neg(),
+                v.wrapping_neg().wrapping_add(1),
+                v.wrapping_add(1),
+            ]);
+        }
+        for v in values {
+            assert_eq!(zigzag_len(((v << 1) ^ (v >> 63)) as u64), varlong_len(v) as u64, "{v}");
+            let w = v as i32;
+            assert_eq!(zigzag_len(u64::from(((w << 1) ^ (w >> 31)) as u32)), varint_len(w) as u64, "{w}");
+        }
     }
 }

@@ -21,7 +21,7 @@ mod state;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicUsize, Ordering, fence};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -31,7 +31,10 @@ use crate::clock::{Clock, SystemClock};
 use crate::config::{CompressionType, LogConfig};
 use crate::dirlock::{DirLock, SharedLock};
 use crate::error::{Error, Result};
-use crate::format::{BatchBuilder, FileBatches, Record, RecordBatch, TimestampType};
+use crate::format::{
+    AsBorrowedRecord, BatchBuilder, BorrowedRecord, Compression, FileBatches, Record, RecordBatch, TimestampType,
+    encode_records, finish_batch,
+};
 use crate::index::TimestampOffset;
 use crate::segment::{LogSegment, RecoveryReport};
 pub use policy::RetentionReason;
@@ -50,6 +53,9 @@ pub const MAX_TIMESTAMP: i64 = -3;
 
 /// Default bytes per read of a [`RecordReader`].
 const READ_CHUNK: u64 = 1 << 20;
+
+/// Largest encoding buffer the writer keeps between appends.
+const MAX_KEPT_SCRATCH: usize = 4 << 20;
 
 /// What an append assigned.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -137,6 +143,84 @@ struct Writer {
     /// Truncations so far: a flush that ran beside one does not move the recovery point.
     truncations: u64,
     random: u64,
+    /// The log's settings (as [`Inner::config`]), and what appends need of them.
+    config: Arc<LogConfig>,
+    rules: AppendRules,
+    /// The active segment's rolling timestamp, once asked (`None`: ask it).
+    rolling_ts: Option<Option<i64>>,
+    /// The buffer appends encode their batch into, kept between appends.
+    scratch: Vec<u8>,
+}
+
+/// What the append path needs of the [`LogConfig`], copied out of it.
+#[derive(Debug, Clone, Copy)]
+struct AppendRules {
+    /// The log encodes its batches with a codec (`compression.type`).
+    compressed: bool,
+    log_append_time: bool,
+    compacts: bool,
+    timestamp_before_max_ms: i64,
+    timestamp_after_max_ms: i64,
+    max_message_bytes: u64,
+    segment_bytes: u64,
+    roll_ms: i64,
+    flush_messages: i64,
+}
+
+impl AppendRules {
+    fn of(config: &LogConfig) -> Self {
+        Self {
+            compressed: config.compression_type.codec() != Compression::None,
+            log_append_time: config.message_timestamp_type == TimestampType::LogAppendTime,
+            compacts: config.cleanup_policy.compacts(),
+            timestamp_before_max_ms: config.message_timestamp_before_max_ms,
+            timestamp_after_max_ms: config.message_timestamp_after_max_ms,
+            max_message_bytes: config.max_message_bytes as u64,
+            segment_bytes: config.segment_bytes as u64,
+            roll_ms: config.max_segment_ms(),
+            flush_messages: config.flush_messages,
+        }
+    }
+
+    /// Whether CreateTime timestamps are checked against the clock.
+    fn bounds_timestamps(&self) -> bool {
+        self.timestamp_before_max_ms != i64::MAX || self.timestamp_after_max_ms != i64::MAX
+    }
+
+    /// Refuses a batch of `size` bytes past `max.message.bytes` or `segment.bytes`.
+    fn check_size(&self, size: u64) -> Result<()> {
+        if size > self.max_message_bytes {
+            return Err(Error::RecordBatchTooLarge {
+                size,
+                limit: self.max_message_bytes,
+                limit_name: "max.message.bytes",
+            });
+        }
+        if size > self.segment_bytes {
+            return Err(Error::RecordBatchTooLarge { size, limit: self.segment_bytes, limit_name: "segment.bytes" });
+        }
+        Ok(())
+    }
+}
+
+/// The clock's time, read at most once, and only when something needs it.
+struct Now<'a> {
+    clock: &'a dyn Clock,
+    ms: Option<i64>,
+}
+
+impl<'a> Now<'a> {
+    fn new(clock: &'a dyn Clock) -> Self {
+        Self { clock, ms: None }
+    }
+
+    fn known(clock: &'a dyn Clock, ms: i64) -> Self {
+        Self { clock, ms: Some(ms) }
+    }
+
+    fn get(&mut self) -> i64 {
+        *self.ms.get_or_insert_with(|| self.clock.now_ms())
+    }
 }
 
 #[derive(Debug)]
@@ -151,6 +235,8 @@ struct Inner {
     closed: AtomicBool,
     arrivals: Mutex<()>,
     arrived: Condvar,
+    /// Callers inside [`Partition::wait_for_data`]: appends notify only when some.
+    waiters: AtomicUsize,
     recovery: Mutex<Vec<RecoveryReport>>,
     /// Offset ranges whose segment files are missing (see [`Error::MissingSegment`]).
     gaps: Vec<(i64, i64)>,
@@ -247,11 +333,15 @@ impl Partition {
             sealed_unflushed: Vec::new(),
             truncations: 0,
             random,
+            rules: AppendRules::of(&options.config),
+            config: Arc::new(options.config.clone()),
+            rolling_ts: None,
+            scratch: Vec::new(),
         };
         let inner = Inner {
             dir: dir.to_owned(),
             clock: options.clock,
-            config: RwLock::new(Arc::new(options.config)),
+            config: RwLock::new(Arc::clone(&writer.config)),
             segments: RwLock::new(Arc::new(SegmentList { slots: loaded.slots })),
             log_start_offset: AtomicI64::new(loaded.log_start_offset),
             log_end_offset: AtomicI64::new(loaded.active.next_offset()),
@@ -259,6 +349,7 @@ impl Partition {
             closed: AtomicBool::new(false),
             arrivals: Mutex::new(()),
             arrived: Condvar::new(),
+            waiters: AtomicUsize::new(0),
             recovery: Mutex::new(loaded.reports),
             gaps: loaded.gaps,
             flush_gate: Mutex::new(()),
@@ -301,7 +392,11 @@ impl Partition {
     /// Replaces the log's settings; they apply from the next operation on.
     pub fn set_config(&self, config: LogConfig) -> Result<()> {
         config.validate()?;
-        *self.inner.config.write() = Arc::new(config);
+        let config = Arc::new(config);
+        let mut writer = self.inner.writer.lock();
+        writer.rules = AppendRules::of(&config);
+        writer.config = Arc::clone(&config);
+        *self.inner.config.write() = config;
         Ok(())
     }
 
@@ -386,6 +481,112 @@ impl Partition {
     /// Appends records as one batch; offsets are assigned from the log end
     /// offset. Records without a timestamp get the clock's time.
     pub fn append(&self, records: &[Record]) -> Result<AppendResult> {
+        self.append_records(records)
+    }
+
+    /// Appends records whose keys, values and headers the caller holds, as
+    /// one batch: [`Partition::append`] without building [`Record`]s first.
+    /// The data is encoded straight into the batch written to the log.
+    ///
+    /// ```
+    /// use topiclog::partition::Partition;
+    /// use topiclog::{LogConfig, BorrowedRecord};
+    ///
+    /// let dir = tempfile::tempdir()?;
+    /// let log = Partition::open(dir.path(), LogConfig::default())?;
+    /// let values = [vec![1u8; 100], vec![2u8; 100]];
+    /// let records: Vec<BorrowedRecord<'_>> = values.iter().map(|v| BorrowedRecord::value(v)).collect();
+    /// let appended = log.append_borrowed(&records)?;
+    /// assert_eq!((appended.first_offset, appended.last_offset), (0, 1));
+    /// let keyed = log.append_borrowed(&[BorrowedRecord::new(Some(b"k"), Some(b"v")).timestamp(1_700_000_000_000)])?;
+    /// assert_eq!(keyed.max_timestamp, 1_700_000_000_000);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// As [`Partition::append`]: [`Error::EmptyBatch`] for no records;
+    /// [`Error::InvalidRecord`] for a null key in a compacted log;
+    /// [`Error::InvalidTimestamp`] for a timestamp below -1;
+    /// [`Error::TimestampOutOfBounds`] outside
+    /// `message.timestamp.{before,after}.max.ms`;
+    /// [`Error::RecordBatchTooLarge`] past `max.message.bytes` or
+    /// `segment.bytes`; [`Error::Closed`] or [`Error::Poisoned`] when the
+    /// partition takes no writes; [`Error::Io`] when writing fails (the
+    /// partition is then poisoned).
+    pub fn append_borrowed(&self, records: &[BorrowedRecord<'_>]) -> Result<AppendResult> {
+        self.append_records(records)
+    }
+
+    /// [`Partition::append`] for any record type. An uncompressed log
+    /// (`compression.type` producer or uncompressed) encodes the batch under
+    /// the writer lock into a buffer the writer keeps, with its final offsets:
+    /// one pass, one CRC, no offset patch, and no allocation once the buffer
+    /// has grown to the batch size.
+    fn append_records<T: AsBorrowedRecord>(&self, records: &[T]) -> Result<AppendResult> {
+        let mut writer = self.inner.writer.lock();
+        let rules = writer.rules;
+        if rules.compressed {
+            drop(writer);
+            return self.append_compressed(records);
+        }
+        let mut now = Now::new(&*self.inner.clock);
+        let mut buf = std::mem::take(&mut writer.scratch);
+        let appended = self.append_encoded(&mut writer, &mut buf, records, rules, &mut now);
+        if buf.capacity() <= MAX_KEPT_SCRATCH {
+            writer.scratch = buf;
+        }
+        appended
+    }
+
+    /// The body of [`Partition::append_records`]: encodes `records` into
+    /// `buf`, with the offsets they get, checks them and appends them.
+    fn append_encoded<T: AsBorrowedRecord>(
+        &self,
+        writer: &mut Writer,
+        buf: &mut Vec<u8>,
+        records: &[T],
+        rules: AppendRules,
+        now: &mut Now<'_>,
+    ) -> Result<AppendResult> {
+        let encoded = encode_records(
+            buf,
+            records,
+            || now.get(),
+            |i, record| {
+                if rules.compacts && record.key.is_none() { Err(null_key(i)) } else { Ok(()) }
+            },
+        )?;
+        if rules.log_append_time {
+            now.get();
+        } else if rules.bounds_timestamps() {
+            let now = now.get();
+            let timestamps = records.iter().map(|r| r.as_borrowed().timestamp.unwrap_or(now));
+            check_timestamp_bounds(rules.timestamp_before_max_ms, rules.timestamp_after_max_ms, now, timestamps)?;
+        }
+        let size = buf.len() as u64;
+        rules.check_size(size)?;
+        self.check_writable(writer)?;
+        let end = self.log_end_offset();
+        let count = i64::from(encoded.count);
+        if end.checked_add(count).is_none() {
+            return Err(Error::OffsetOverflow { base_offset: end, offset: end });
+        }
+        let log_append_time = rules.log_append_time.then(|| now.get());
+        let header = finish_batch(buf, &encoded, end, 0, log_append_time)?;
+        let pending = PendingAppend { bytes: size, last_offset: end + count - 1, max_timestamp: header.max_timestamp };
+        self.append_locked(writer, buf, end, &pending, now)?;
+        Ok(AppendResult {
+            first_offset: end,
+            last_offset: pending.last_offset,
+            max_timestamp: header.max_timestamp,
+            log_append_time: log_append_time.unwrap_or(-1),
+        })
+    }
+
+    /// [`Partition::append`] for a log that compresses the batches it
+    /// encodes: built (and compressed) before taking the writer lock.
+    fn append_compressed<T: AsBorrowedRecord>(&self, records: &[T]) -> Result<AppendResult> {
         let config = self.config();
         let now = self.inner.clock.now_ms();
         let mut builder = BatchBuilder::new(config.compression_type.codec()).default_timestamp(now);
@@ -393,14 +594,17 @@ impl Partition {
             builder = builder.log_append_time(now);
         }
         for (i, record) in records.iter().enumerate() {
+            let record = record.as_borrowed();
             if config.cleanup_policy.compacts() && record.key.is_none() {
                 return Err(null_key(i));
             }
-            builder.append(record)?;
+            builder.append_borrowed(&record)?;
         }
         let batch = builder.build()?;
         if config.message_timestamp_type == TimestampType::CreateTime {
-            check_timestamp_bounds(&config, now, records.iter().map(|r| r.timestamp.unwrap_or(now)))?;
+            let (before, after) = (config.message_timestamp_before_max_ms, config.message_timestamp_after_max_ms);
+            let timestamps = records.iter().map(|r| r.as_borrowed().timestamp.unwrap_or(now));
+            check_timestamp_bounds(before, after, now, timestamps)?;
         }
         self.append_validated(batch, &config, now, Offsets::Assign)
     }
@@ -459,7 +663,8 @@ impl Partition {
         match config.message_timestamp_type {
             TimestampType::LogAppendTime => batch.set_max_timestamp(TimestampType::LogAppendTime, now),
             TimestampType::CreateTime => {
-                check_timestamp_bounds(&config, now, records.iter().map(|r| r.timestamp()))?;
+                let (before, after) = (config.message_timestamp_before_max_ms, config.message_timestamp_after_max_ms);
+                check_timestamp_bounds(before, after, now, records.iter().map(|r| r.timestamp()))?;
                 let max = records.iter().map(|r| r.timestamp()).max().unwrap_or(-1);
                 if max != batch.max_timestamp() || batch.header().timestamp_type() != TimestampType::CreateTime {
                     batch.set_max_timestamp(TimestampType::CreateTime, max);
@@ -517,34 +722,70 @@ impl Partition {
         };
         let pending =
             PendingAppend { bytes: size, last_offset: first + count - 1, max_timestamp: batch.max_timestamp() };
-        let roll = policy::should_roll(
-            &active_facts(&writer),
-            &pending,
-            config.segment_bytes as u64,
-            config.max_segment_ms(),
-            now,
-        );
-        if roll {
-            let rolled = self.roll_locked(&mut writer, config, now, first);
-            self.poison_on_io(&mut writer, rolled)?;
-        }
-        let written = writer.active.append(batch.as_bytes());
-        self.poison_on_io(&mut writer, written)?;
-        let last = first + count - 1;
-        self.inner.log_end_offset.store(last + 1, Ordering::Release);
-        self.notify_arrivals();
-        if last + 1 - writer.recovery_point >= config.flush_messages {
-            let flushed = self.flush_locked(&mut writer, now);
-            self.poison_on_io(&mut writer, flushed)?;
-        }
+        let mut now = Now::known(&*self.inner.clock, now);
+        self.append_locked(&mut writer, batch.as_bytes(), first, &pending, &mut now)?;
         let log_append_time =
             if batch.header().timestamp_type() == TimestampType::LogAppendTime { batch.max_timestamp() } else { -1 };
         Ok(AppendResult {
             first_offset: first,
-            last_offset: last,
+            last_offset: pending.last_offset,
             max_timestamp: batch.max_timestamp(),
             log_append_time,
         })
+    }
+
+    /// Writes one batch, whose offsets start at the log end offset or above,
+    /// under the writer lock: rolls first when due, publishes the new log end
+    /// offset, wakes waiting readers and flushes when `flush.messages` says so.
+    fn append_locked(
+        &self,
+        writer: &mut Writer,
+        bytes: &[u8],
+        first: i64,
+        pending: &PendingAppend,
+        now: &mut Now<'_>,
+    ) -> Result<()> {
+        let rules = writer.rules;
+        let active = &writer.active;
+        let size_before = active.size();
+        let facts = ActiveSegment {
+            base_offset: active.base_offset(),
+            size: size_before,
+            rolling_based_timestamp: *writer.rolling_ts.get_or_insert_with(|| active.rolling_based_timestamp()),
+            created_ms: writer.active_created_ms,
+            jitter_ms: writer.active_jitter_ms,
+            indexes_full: active.indexes_full(),
+        };
+        if policy::should_roll(&facts, pending, rules.segment_bytes, rules.roll_ms, || now.get()) {
+            let config = Arc::clone(&writer.config);
+            let rolled = self.roll_locked(writer, &config, now.get(), first);
+            self.poison_on_io(writer, rolled)?;
+        }
+        let written = writer.active.append(bytes);
+        let info = self.poison_on_io(writer, written)?;
+        if info.position == 0 {
+            // The first batch set the segment's rolling timestamp: ask it again.
+            writer.rolling_ts = None;
+        }
+        let end = pending.last_offset + 1;
+        self.inner.log_end_offset.store(end, Ordering::Release);
+        self.notify_waiters();
+        if end - writer.recovery_point >= rules.flush_messages {
+            let flushed = self.flush_locked(writer, now.get());
+            self.poison_on_io(writer, flushed)?;
+        }
+        Ok(())
+    }
+
+    /// Wakes [`Partition::wait_for_data`] callers after the log end offset
+    /// moved, touching the condvar only when one is waiting.
+    fn notify_waiters(&self) {
+        // Pairs with the fence in `wait_for_data`: either this sees its
+        // registration, or it sees the new log end offset.
+        fence(Ordering::SeqCst);
+        if self.inner.waiters.load(Ordering::Relaxed) > 0 {
+            self.notify_arrivals();
+        }
     }
 
     fn notify_arrivals(&self) {
@@ -587,6 +828,7 @@ impl Partition {
         *list = Arc::new(SegmentList { slots });
         drop(list);
         writer.active = segment;
+        writer.rolling_ts = None;
         writer.active_created_ms = now;
         writer.active_jitter_ms =
             policy::draw_jitter(config.segment_jitter_ms, config.max_segment_ms(), next_random(&mut writer.random));
@@ -666,6 +908,7 @@ impl Partition {
     /// returns whether data past `offset` is there.
     pub fn wait_for_data(&self, offset: i64, timeout: Duration) -> bool {
         let deadline = std::time::Instant::now() + timeout;
+        let _waiting = Waiting::register(&self.inner.waiters);
         let mut guard = self.inner.arrivals.lock();
         while self.log_end_offset() <= offset {
             if self.inner.closed.load(Ordering::Acquire) {
@@ -905,6 +1148,7 @@ impl Partition {
         };
         *self.inner.segments.write() = Arc::new(SegmentList { slots: survivors });
         writer.active = active;
+        writer.rolling_ts = None;
         writer.active_created_ms = now;
         self.inner.log_end_offset.store(offset, Ordering::Release);
         self.inner.log_start_offset.fetch_min(offset, Ordering::AcqRel);
@@ -1125,6 +1369,25 @@ fn kept_prefix_of_batch(segment: &LogSegment, offset: i64) -> Result<Option<Reco
     if builder.is_empty() { Ok(None) } else { builder.build().map(Some) }
 }
 
+/// Counts a caller of [`Partition::wait_for_data`] while it waits.
+struct Waiting<'a>(&'a AtomicUsize);
+
+impl<'a> Waiting<'a> {
+    fn register(waiters: &'a AtomicUsize) -> Self {
+        waiters.fetch_add(1, Ordering::SeqCst);
+        // Pairs with the fence in `notify_waiters`: the log end offset read
+        // after this is at least the one an append that missed us stored.
+        fence(Ordering::SeqCst);
+        Self(waiters)
+    }
+}
+
+impl Drop for Waiting<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
 /// Whether an append assigns offsets or keeps the batch's own.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Offsets {
@@ -1136,20 +1399,8 @@ fn null_key(index: usize) -> Error {
     Error::InvalidRecord { reason: format!("record {index} has a null key, which a compacted topic does not accept") }
 }
 
-fn active_facts(writer: &Writer) -> ActiveSegment {
-    ActiveSegment {
-        base_offset: writer.active.base_offset(),
-        size: writer.active.size(),
-        rolling_based_timestamp: writer.active.rolling_based_timestamp(),
-        created_ms: writer.active_created_ms,
-        jitter_ms: writer.active_jitter_ms,
-        indexes_full: writer.active.indexes_full(),
-    }
-}
-
 /// Rejects CreateTime timestamps outside `message.timestamp.{before,after}.max.ms`.
-fn check_timestamp_bounds(config: &LogConfig, now: i64, timestamps: impl Iterator<Item = i64>) -> Result<()> {
-    let (before, after) = (config.message_timestamp_before_max_ms, config.message_timestamp_after_max_ms);
+fn check_timestamp_bounds(before: i64, after: i64, now: i64, timestamps: impl Iterator<Item = i64>) -> Result<()> {
     if before == i64::MAX && after == i64::MAX {
         return Ok(());
     }
@@ -1188,6 +1439,35 @@ pub(crate) fn batches(bytes: Bytes) -> FileBatches {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// `append_borrowed` writes exactly the bytes `append` writes for the same
+    /// records (keys, null values, headers, missing timestamps), in both
+    /// timestamp types.
+    #[test]
+    fn append_borrowed_writes_what_append_writes() {
+        let records = vec![
+            Record::new().key("k").value("v").timestamp(5),
+            Record::new().value("no timestamp"),
+            Record::new().key("tombstone").header("h", "x").push_header(crate::Header::with_null_value("n")),
+        ];
+        let refs: Vec<BorrowedRecord<'_>> = records.iter().map(BorrowedRecord::from).collect();
+        for config in [LogConfig::default(), LogConfig::default().message_timestamp_type(TimestampType::LogAppendTime)]
+        {
+            let clock = Arc::new(crate::clock::ManualClock::new(1_000));
+            let open = |dir: &Path| {
+                let options =
+                    PartitionOptions { config: config.clone(), clock: clock.clone(), known_log_start_offset: None };
+                Partition::open_with(dir, options).unwrap()
+            };
+            let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+            let (pa, pb) = (open(a.path()), open(b.path()));
+            for _ in 0..3 {
+                assert_eq!(pa.append(&records).unwrap(), pb.append_borrowed(&refs).unwrap());
+            }
+            assert_eq!(pa.read(0, u64::MAX).unwrap(), pb.read(0, u64::MAX).unwrap());
+            assert!(matches!(pb.append_borrowed(&[]), Err(Error::EmptyBatch)));
+        }
+    }
 
     /// An I/O failure on a write path poisons the partition: later writes get
     /// `Poisoned` (reads still work) until it is reopened.

@@ -25,22 +25,30 @@ pub(crate) struct PendingAppend {
     pub max_timestamp: i64,
 }
 
-/// Kafka's `LogSegment.shouldRoll`.
+/// Kafka's `LogSegment.shouldRoll`. `now_ms` is called only when the
+/// answer depends on the clock (a non-empty segment whose first batch had
+/// no timestamp, and no other reason to roll).
 pub(crate) fn should_roll(
     segment: &ActiveSegment,
     append: &PendingAppend,
     segment_bytes: u64,
     roll_ms: i64,
-    now_ms: i64,
+    now_ms: impl FnOnce() -> i64,
 ) -> bool {
-    let waited = match segment.rolling_based_timestamp {
-        Some(ts) if ts >= 0 => append.max_timestamp.saturating_sub(ts),
-        _ => now_ms.saturating_sub(segment.created_ms),
-    };
-    segment.size + append.bytes > segment_bytes
-        || (segment.size > 0 && waited > roll_ms - segment.jitter_ms)
+    if segment.size + append.bytes > segment_bytes
         || segment.indexes_full
         || relative_offset(segment.base_offset, append.last_offset).is_none()
+    {
+        return true;
+    }
+    if segment.size == 0 {
+        return false;
+    }
+    let waited = match segment.rolling_based_timestamp {
+        Some(ts) if ts >= 0 => append.max_timestamp.saturating_sub(ts),
+        _ => now_ms().saturating_sub(segment.created_ms),
+    };
+    waited > roll_ms - segment.jitter_ms
 }
 
 /// Kafka's per-segment jitter: `random mod min(segment.jitter.ms, segment.ms)`.
@@ -146,19 +154,19 @@ mod tests {
     #[test]
     fn roll_by_size_time_index_and_offset() {
         let append = PendingAppend { bytes: 100, last_offset: 10, max_timestamp: 5_000 };
-        assert!(!should_roll(&active(900, None), &append, 1000, 3600, 1_000));
-        assert!(should_roll(&active(901, None), &append, 1000, 3600, 1_000));
+        assert!(!should_roll(&active(900, None), &append, 1000, 3600, || 1_000));
+        assert!(should_roll(&active(901, None), &append, 1000, 3600, || 1_000));
         // Wall clock when the first batch had no timestamp; an empty segment never rolls by time.
-        assert!(!should_roll(&active(0, None), &append, 1 << 30, 3600, 100_000));
-        assert!(should_roll(&active(1, None), &append, 1 << 30, 3600, 1_000 + 3601));
-        assert!(!should_roll(&active(1, None), &append, 1 << 30, 3600, 1_000 + 3600));
+        assert!(!should_roll(&active(0, None), &append, 1 << 30, 3600, || 100_000));
+        assert!(should_roll(&active(1, None), &append, 1 << 30, 3600, || 1_000 + 3601));
+        assert!(!should_roll(&active(1, None), &append, 1 << 30, 3600, || 1_000 + 3600));
         // Record time when it had one.
-        assert!(!should_roll(&active(1, Some(2_000)), &append, 1 << 30, 3600, i64::MAX));
-        assert!(should_roll(&active(1, Some(1_000)), &append, 1 << 30, 3600, 0));
+        assert!(!should_roll(&active(1, Some(2_000)), &append, 1 << 30, 3600, || i64::MAX));
+        assert!(should_roll(&active(1, Some(1_000)), &append, 1 << 30, 3600, || 0));
         let full = ActiveSegment { indexes_full: true, ..active(0, None) };
-        assert!(should_roll(&full, &append, 1 << 30, 3600, 0));
+        assert!(should_roll(&full, &append, 1 << 30, 3600, || 0));
         let far = PendingAppend { last_offset: 1 << 31, ..append };
-        assert!(should_roll(&active(0, None), &far, 1 << 30, 3600, 0));
+        assert!(should_roll(&active(0, None), &far, 1 << 30, 3600, || 0));
     }
 
     #[test]
