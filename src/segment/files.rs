@@ -122,6 +122,18 @@ impl LogFile {
         Ok(())
     }
 
+    /// Starts writing bytes `[from, from + len)` back to the disk without
+    /// waiting for it (`sync_file_range(SYNC_FILE_RANGE_WRITE)`): a later
+    /// fsync then has little left to wait for. A hint: nothing is promised
+    /// durable by it, and a failure here is left to that fsync to report.
+    pub fn start_writeback(&self, from: u64, len: u64) {
+        use std::os::fd::AsRawFd;
+        let (Ok(from), Ok(len)) = (libc::off64_t::try_from(from), libc::off64_t::try_from(len)) else { return };
+        // SAFETY: not a mapping, but a plain system call on a descriptor this
+        // struct owns; it reads no memory of ours.
+        let _ = unsafe { libc::sync_file_range(self.file.as_raw_fd(), from, len, libc::SYNC_FILE_RANGE_WRITE) };
+    }
+
     /// Maps the first `len` bytes for reading, as shared `Bytes`.
     pub fn map(&self, len: u64) -> Result<Bytes> {
         if len == 0 {

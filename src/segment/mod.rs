@@ -34,6 +34,11 @@ pub const DEFAULT_INDEX_INTERVAL_BYTES: u64 = 4096;
 /// mapping cost 25 page faults, several times one system call).
 const MAPPED_APPEND_MAX: usize = 4096;
 
+/// Every this many bytes appended, their writeback to the disk is started
+/// (not waited for), so that a flush or close later finds little left to
+/// write: on W1 (110 MB) close waited about 0.1 s for the whole log.
+const WRITEBACK_BYTES: u64 = 8 << 20;
+
 /// Largest `.log` a segment can address with 32-bit index positions.
 const MAX_SEGMENT_BYTES: u64 = i32::MAX as u64;
 
@@ -151,6 +156,8 @@ pub struct LogSegment {
     reports: Mutex<Vec<RecoveryReport>>,
     /// The active segment's writable mapping of preallocated space.
     appender: Mutex<Option<Appender>>,
+    /// Where the last early writeback started (see [`WRITEBACK_BYTES`]).
+    written_back: AtomicU64,
 }
 
 /// A writable mapping of `.log` bytes `[start, end)`, all preallocated.
@@ -221,6 +228,7 @@ impl LogSegment {
             writer: Mutex::new(()),
             reports: Mutex::new(Vec::new()),
             appender: Mutex::new(None),
+            written_back: AtomicU64::new(size),
         }
     }
 
@@ -470,7 +478,13 @@ impl LogSegment {
         }
         // Published before index entries name the new bytes: a reader that
         // sees an entry always sees the bytes it points at.
-        self.size.store(info.position + info.size, Ordering::Release);
+        let end = info.position + info.size;
+        self.size.store(end, Ordering::Release);
+        let from = self.written_back.load(Ordering::Relaxed);
+        if end.saturating_sub(from) >= WRITEBACK_BYTES {
+            log.file.start_writeback(from, end - from);
+            self.written_back.store(end, Ordering::Relaxed);
+        }
         let mut state = self.state.write();
         if info.position == 0 {
             state.rolling_based_timestamp = Some(info.max_timestamp);
@@ -811,6 +825,7 @@ impl LogSegment {
             }
         };
         self.size.store(new_size, Ordering::Release);
+        self.written_back.fetch_min(new_size, Ordering::Relaxed);
         if new_size < old_size {
             let mut log = self.log.write();
             // The appender maps the file being cut (or replaced).
@@ -947,6 +962,7 @@ impl LogSegment {
         // Without a cut, damaged bytes stay inside the published size, so
         // that reading them is an error rather than a silent end.
         self.size.store(if cut { valid_bytes } else { data_end }, Ordering::Release);
+        self.written_back.fetch_min(valid_bytes, Ordering::Relaxed);
         state.offset_index.trim()?;
         let (ts, off) = (state.max_timestamp, state.offset_of_max_timestamp);
         state.time_index.maybe_append(ts, off, true)?;
