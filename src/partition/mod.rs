@@ -241,7 +241,10 @@ struct Inner {
     /// Offset ranges whose segment files are missing (see [`Error::MissingSegment`]).
     gaps: Vec<(i64, i64)>,
     /// Serializes `flush` calls (group commit; see [`Partition::flush`]).
-    flush_gate: Mutex<()>,
+    /// Fair: a flusher that just synced must not barge ahead of those
+    /// queued (its next sync would cover only its own new record, and theirs
+    /// wait), so the gate goes to the longest waiter.
+    flush_gate: parking_lot::FairMutex<()>,
     /// The directory's lock, held until the partition is closed or its last
     /// handle is dropped.
     lock: Mutex<Option<DirLock>>,
@@ -352,7 +355,7 @@ impl Partition {
             waiters: AtomicUsize::new(0),
             recovery: Mutex::new(loaded.reports),
             gaps: loaded.gaps,
-            flush_gate: Mutex::new(()),
+            flush_gate: parking_lot::FairMutex::new(()),
             lock: Mutex::new(Some(lock)),
             store_lock: Mutex::new(None),
         };
@@ -1167,14 +1170,18 @@ impl Partition {
     /// syncs everything appended so far, without holding up appends, and
     /// those queued behind it return at once when that covered their records.
     pub fn flush(&self) -> Result<()> {
+        // What this call must make durable: everything appended before it.
+        // Read before queueing, so that a flush by another thread while this
+        // one waits, covering it, lets it return without an fsync of its own.
+        let target = self.log_end_offset();
         let _gate = self.inner.flush_gate.lock();
         let FlushPlan { end, to_sync, sealed, dir_dirty, truncations } = {
             let mut writer = self.inner.writer.lock();
             self.check_writable(&writer)?;
-            let end = self.log_end_offset();
-            if writer.recovery_point >= end && writer.sealed_unflushed.is_empty() && !writer.dir_dirty {
+            if writer.recovery_point >= target {
                 return Ok(());
             }
+            let end = self.log_end_offset();
             let list = self.snapshot();
             let mut to_sync = std::mem::take(&mut writer.sealed_unflushed);
             to_sync.retain(|seg| list.slots.iter().any(|s| s.get_if_open().is_some_and(|o| Arc::ptr_eq(&o, seg))));
