@@ -12,8 +12,7 @@
 //! for its whole life; nothing else in the crate opens a lock file).
 
 use std::collections::HashSet;
-use std::fs::{File, OpenOptions};
-use std::os::unix::fs::OpenOptionsExt;
+use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, LazyLock};
 
@@ -46,16 +45,7 @@ impl DirLock {
         if locked.contains(&canonical) {
             return Err(Error::Locked { path });
         }
-        // std opens with O_CLOEXEC: the descriptor does not reach exec'd children.
-        let file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            // A symlinked lock file could lead outside the directory.
-            .custom_flags(libc::O_NOFOLLOW)
-            .open(&path)
-            .map_err(|e| Error::io("open lock file", &path, e))?;
+        let file = crate::fsutil::open_read_write(&path, "open lock file")?;
         lock_file(&file, &path)?;
         locked.insert(canonical.clone());
         Ok(Self { dir: canonical, _file: file })

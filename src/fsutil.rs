@@ -45,6 +45,22 @@ fn write_and_rename(tmp: &Path, path: &Path, contents: &[u8]) -> Result<()> {
     Ok(())
 }
 
+/// Opens `path` for reading and writing, creating it if missing, never
+/// through a symbolic link (a link could lead outside the data directory:
+/// the error is then [`Error::Symlink`]). std opens with O_CLOEXEC, so the
+/// descriptor does not reach exec'd children.
+pub(crate) fn open_read_write(path: &Path, op: &'static str) -> Result<File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(path)
+        .map_err(|e| Error::io(op, path, e))
+}
+
 /// Removes `path`; a file that is already gone is not an error.
 pub(crate) fn remove_file_if_present(path: &Path) -> Result<()> {
     note(FsEvent::Remove(path));

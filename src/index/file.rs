@@ -2,9 +2,8 @@
 //! preallocated and memory-mapped while writable, trimmed to its entries when
 //! sealed, searched by binary search.
 
-use std::fs::{File, OpenOptions};
+use std::fs::File;
 use std::io;
-use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
 use memmap2::MmapMut;
@@ -61,15 +60,7 @@ impl<E: Entry> Index<E> {
                 problem: format!("maximum size {capacity:?} is smaller than one entry ({} bytes)", E::SIZE),
             });
         }
-        let file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            // Never follow a symlink to a file outside the partition.
-            .custom_flags(libc::O_NOFOLLOW)
-            .open(path)
-            .map_err(|e| Error::io("open index", path, e))?;
+        let file = crate::fsutil::open_read_write(path, "open index")?;
         crate::fsutil::note(crate::fsutil::FsEvent::Create(path));
         let len = file.metadata().map_err(|e| Error::io("stat index", path, e))?.len();
         let map = map_file(&file, path)?;
