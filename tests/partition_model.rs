@@ -133,21 +133,65 @@ fn active_log(dir: &Path) -> (PathBuf, u64) {
     (last, len)
 }
 
-/// The active segment's `.log` and its bytes of data (the file may be longer:
-/// preallocated space past the data).
-fn active_data(p: &Partition, dir: &Path) -> (PathBuf, u64) {
-    let size = p.segments().unwrap().last().unwrap().size;
-    (active_log(dir).0, size)
+/// What a crash may not lose: each segment's bytes of data at the last flush
+/// (files may be longer: preallocated space), and the log end then.
+#[derive(Debug, Default)]
+struct Durable {
+    lens: std::collections::HashMap<PathBuf, u64>,
+    end: i64,
 }
 
+impl Durable {
+    /// Everything on disk now (after a flush, a clean close, or a recovery).
+    fn now(p: &Partition, dir: &Path, end: i64) -> Self {
+        let lens =
+            p.segments().unwrap().iter().map(|s| (dir.join(format!("{:020}.log", s.base_offset)), s.size)).collect();
+        Durable { lens, end }
+    }
+
+    /// After a truncation: what was flushed below the cut stays flushed.
+    fn cut(&mut self, p: &Partition, dir: &Path, log_end: i64) {
+        let sizes: std::collections::HashMap<PathBuf, u64> =
+            p.segments().unwrap().iter().map(|s| (dir.join(format!("{:020}.log", s.base_offset)), s.size)).collect();
+        self.lens.retain(|path, len| match sizes.get(path) {
+            Some(&size) => {
+                *len = (*len).min(size);
+                true
+            }
+            None => false,
+        });
+        self.end = self.end.min(log_end);
+    }
+}
+
+/// Runs `ops`; with `MODEL_DEBUG` set, a failing run prints the partition's
+/// state before each step (what proptest's shrunk input alone does not show).
 fn run(config: LogConfig, ops: Vec<Op>) -> Result<(), TestCaseError> {
+    let mut trace = Vec::new();
+    let r = run_traced(config, ops, &mut trace);
+    if r.is_err() && std::env::var("MODEL_DEBUG").is_ok() {
+        eprintln!("TRACE-BEGIN\n{}\nTRACE-END {r:?}", trace.join("\n"));
+    }
+    r
+}
+
+fn run_traced(config: LogConfig, ops: Vec<Op>, trace: &mut Vec<String>) -> Result<(), TestCaseError> {
     let dir = tempfile::tempdir().unwrap();
     let clock = ManualClock::new(T0);
     let mut p = open(dir.path(), &config, &clock);
     let mut m = Model { records: Vec::new(), log_start: 0, log_end: 0, last_ts: T0 };
     // What a crash may not lose: the active `.log` and its length at the last flush.
-    let mut flushed: Option<(PathBuf, u64, i64)> = None;
+    let mut flushed = Durable::default();
     for op in ops {
+        if std::env::var("MODEL_DEBUG").is_ok() {
+            let segs: Vec<(i64, u64)> = p.segments().unwrap().iter().map(|s| (s.base_offset, s.size)).collect();
+            trace.push(format!(
+                "state: start {} end {} rp {} segs {segs:?} flushed {flushed:?}; next {op:?}",
+                p.log_start_offset(),
+                p.log_end_offset(),
+                p.recovery_point()
+            ));
+        }
         match op {
             Op::Append(specs, step) => {
                 let mut records = Vec::new();
@@ -191,13 +235,7 @@ fn run(config: LogConfig, ops: Vec<Op>) -> Result<(), TestCaseError> {
                 p.truncate_to(target).unwrap();
                 m.truncate(target);
                 // What was flushed below the cut stays flushed.
-                let (path, len) = active_data(&p, dir.path());
-                flushed = match flushed {
-                    Some((f, flen, fend)) if f == path => Some((f, flen.min(len), fend.min(m.log_end))),
-                    // An older segment became the active one: it was wholly flushed.
-                    Some((_, _, fend)) if fend >= m.log_end => Some((path, len, m.log_end)),
-                    _ => None,
-                };
+                flushed.cut(&p, dir.path(), m.log_end);
             }
             Op::DeleteRecords(i) => {
                 let target = m.log_start + i.index((m.log_end - m.log_start + 2) as usize) as i64;
@@ -206,8 +244,7 @@ fn run(config: LogConfig, ops: Vec<Op>) -> Result<(), TestCaseError> {
                         prop_assert!(target <= m.log_end);
                         if target > m.log_start {
                             // delete_records makes the records below its target durable first.
-                            let (path, len) = active_data(&p, dir.path());
-                            flushed = Some((path, len, m.log_end));
+                            flushed = Durable::now(&p, dir.path(), m.log_end);
                         }
                         m.log_start = m.log_start.max(target);
                         prop_assert_eq!(start, m.log_start);
@@ -229,28 +266,34 @@ fn run(config: LogConfig, ops: Vec<Op>) -> Result<(), TestCaseError> {
             }
             Op::Flush => {
                 p.flush().unwrap();
-                let (path, len) = active_data(&p, dir.path());
-                flushed = Some((path, len, m.log_end));
+                flushed = Durable::now(&p, dir.path(), m.log_end);
             }
             Op::Reopen => {
                 p.close().unwrap();
                 p = open(dir.path(), &config, &clock);
                 // A clean close flushed everything.
-                let (path, len) = active_data(&p, dir.path());
-                flushed = Some((path, len, m.log_end));
+                flushed = Durable::now(&p, dir.path(), m.log_end);
             }
             Op::Crash(at) => {
                 drop(p);
                 let (path, len) = active_log(dir.path());
-                let (from, durable_end) = match &flushed {
-                    Some((f, flen, end)) if *f == path => (*flen, *end),
-                    _ => (0, m.log_start.min(m.log_end)),
-                };
+                // The crash loses only bytes of the active segment past what was flushed.
+                let from = flushed.lens.get(&path).copied().unwrap_or(0).min(len);
+                let durable_end = flushed.end.max(m.log_start.min(m.log_end));
                 let cut = from + at.index((len - from + 1) as usize) as u64;
                 let file = std::fs::OpenOptions::new().write(true).open(&path).unwrap();
                 file.set_len(cut).unwrap();
                 drop(file);
                 p = open(dir.path(), &config, &clock);
+                if std::env::var("MODEL_DEBUG").is_ok() {
+                    let files: Vec<_> =
+                        std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
+                    trace.push(format!(
+                        "state: after crash cut {cut} of {path:?}: reports {:?} files {files:?} state {:?}",
+                        p.recovery_reports(),
+                        std::fs::read_to_string(dir.path().join("topiclog.state"))
+                    ));
+                }
                 let end = p.log_end_offset();
                 prop_assert!(end <= m.log_end, "recovery invented records: {} > {}", end, m.log_end);
                 prop_assert!(
@@ -269,8 +312,7 @@ fn run(config: LogConfig, ops: Vec<Op>) -> Result<(), TestCaseError> {
                 m.log_end = end;
                 m.log_start = p.log_start_offset();
                 // What survived the crash was read back from the disk.
-                let (path, len) = active_data(&p, dir.path());
-                flushed = Some((path, len, end));
+                flushed = Durable::now(&p, dir.path(), end);
             }
         }
         check(&p, &m)?;
