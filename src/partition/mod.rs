@@ -1175,46 +1175,20 @@ impl Partition {
         // one waits, covering it, lets it return without an fsync of its own.
         let target = self.log_end_offset();
         let _gate = self.inner.flush_gate.lock();
-        let FlushPlan { end, to_sync, sealed, dir_dirty, truncations } = {
+        let plan = {
             let mut writer = self.inner.writer.lock();
             self.check_writable(&writer)?;
             if writer.recovery_point >= target {
                 return Ok(());
             }
-            let end = self.log_end_offset();
-            let list = self.snapshot();
-            let mut to_sync = std::mem::take(&mut writer.sealed_unflushed);
-            to_sync.retain(|seg| list.slots.iter().any(|s| s.get_if_open().is_some_and(|o| Arc::ptr_eq(&o, seg))));
-            let sealed = to_sync.len();
-            to_sync.extend(list.slots.iter().skip(list.floor(writer.recovery_point)).filter_map(|s| s.get_if_open()));
-            let dir_dirty = std::mem::take(&mut writer.dir_dirty);
-            FlushPlan { end, to_sync, sealed, dir_dirty, truncations: writer.truncations }
+            self.plan_flush(&mut writer)
         };
         // The slow part, with appends going on beside it.
-        let synced = to_sync
-            .iter()
-            .try_for_each(|seg| seg.flush())
-            .and_then(|()| if dir_dirty { crate::fsutil::sync_dir(&self.inner.dir) } else { Ok(()) });
+        let synced = self.sync_planned(&plan);
         let mut writer = self.inner.writer.lock();
-        if let Err(e) = synced {
-            writer.sealed_unflushed.extend(to_sync.into_iter().take(sealed));
-            writer.dir_dirty |= dir_dirty;
-            return self.poison_on_io(&mut writer, Err(e));
-        }
-        // A truncation meanwhile may have removed what was synced: then the
-        // recovery point stays where the truncation put it.
-        if writer.truncations != truncations || end <= writer.recovery_point {
-            return Ok(());
-        }
         let now = self.inner.clock.now_ms();
-        writer.recovery_point = end;
-        writer.last_flush_ms = now;
-        let list = self.snapshot();
-        if list.floor(end) != list.floor(writer.checkpointed_recovery_point) {
-            let saved = self.write_state(&mut writer, false);
-            self.poison_on_io(&mut writer, saved)?;
-        }
-        Ok(())
+        let finished = self.finish_flush(&mut writer, plan, synced, now);
+        self.poison_on_io(&mut writer, finished)
     }
 
     /// Flushes if `flush.ms` has passed since the last flush (the store's
@@ -1232,37 +1206,60 @@ impl Partition {
         Ok(true)
     }
 
+    /// A flush done entirely under the writer lock (appends with
+    /// `flush.messages`, `flush.ms`, close, and changes that need the data
+    /// durable first).
     fn flush_locked(&self, writer: &mut Writer, now: i64) -> Result<()> {
-        let end = self.log_end_offset();
+        let plan = self.plan_flush(writer);
+        let synced = self.sync_planned(&plan);
+        self.finish_flush(writer, plan, synced, now)
+    }
+
+    /// What a flush must sync, decided under the writer lock: segments sealed
+    /// since the last flush (a roll wrote their closing index entries after
+    /// the recovery point may have passed them) that are still in the log,
+    /// then every open segment from the one holding the recovery point.
+    fn plan_flush(&self, writer: &mut Writer) -> FlushPlan {
         let list = self.snapshot();
-        // Segments sealed since the last flush first: a roll wrote their
-        // closing index entries after the recovery point may have passed them.
-        for seg in std::mem::take(&mut writer.sealed_unflushed) {
-            // Segments deleted since (retention, truncation) need no flush.
-            let live = list.slots.iter().any(|s| s.get_if_open().is_some_and(|open| Arc::ptr_eq(&open, &seg)));
-            if !live {
-                continue;
-            }
-            if let Err(e) = seg.flush() {
-                writer.sealed_unflushed.push(seg);
-                return Err(e);
-            }
+        let in_log =
+            |seg: &Arc<LogSegment>| list.slots.iter().any(|s| s.get_if_open().is_some_and(|o| Arc::ptr_eq(&o, seg)));
+        let mut to_sync = std::mem::take(&mut writer.sealed_unflushed);
+        to_sync.retain(in_log);
+        let sealed = to_sync.len();
+        to_sync.extend(list.slots.iter().skip(list.floor(writer.recovery_point)).filter_map(|s| s.get_if_open()));
+        FlushPlan {
+            end: self.log_end_offset(),
+            to_sync,
+            sealed,
+            dir_dirty: std::mem::take(&mut writer.dir_dirty),
+            truncations: writer.truncations,
         }
-        for slot in list.slots.iter().skip(list.floor(writer.recovery_point)) {
-            if let Some(seg) = slot.get_if_open() {
-                seg.flush()?;
-            }
+    }
+
+    /// fsyncs what `plan` names (needs no lock).
+    fn sync_planned(&self, plan: &FlushPlan) -> Result<()> {
+        plan.to_sync.iter().try_for_each(|seg| seg.flush())?;
+        if plan.dir_dirty { crate::fsutil::sync_dir(&self.inner.dir) } else { Ok(()) }
+    }
+
+    /// Publishes a flush's outcome under the writer lock: on failure the
+    /// work stays pending; on success the recovery point moves to the plan's
+    /// end (unless a truncation ran meanwhile and may have removed what was
+    /// synced), persisted when it moved into a newer segment, so that
+    /// recovery after a crash scans at most the active segment.
+    fn finish_flush(&self, writer: &mut Writer, plan: FlushPlan, synced: Result<()>, now: i64) -> Result<()> {
+        if let Err(e) = synced {
+            writer.sealed_unflushed.extend(plan.to_sync.into_iter().take(plan.sealed));
+            writer.dir_dirty |= plan.dir_dirty;
+            return Err(e);
         }
-        if writer.dir_dirty {
-            crate::fsutil::sync_dir(&self.inner.dir)?;
-            writer.dir_dirty = false;
+        if writer.truncations != plan.truncations || plan.end < writer.recovery_point {
+            return Ok(());
         }
-        writer.recovery_point = end;
+        writer.recovery_point = plan.end;
         writer.last_flush_ms = now;
-        // Persist the recovery point when it moved into a newer segment, so
-        // recovery after a crash scans at most the active segment.
-        let checkpointed = list.floor(writer.checkpointed_recovery_point);
-        if list.floor(end) != checkpointed {
+        let list = self.snapshot();
+        if list.floor(plan.end) != list.floor(writer.checkpointed_recovery_point) {
             self.write_state(writer, false)?;
         }
         Ok(())

@@ -285,7 +285,7 @@ impl LogSegment {
         };
         let segment = Self::assemble(dir, base_offset, config, mode, file, size, offset_index, time_index);
         let healthy = !missing && segment.load_tail().is_ok();
-        let report = if healthy { None } else { Some(segment.recover_inner(cut)?) };
+        let report = if healthy { None } else { Some(segment.recover_with(cut, MAX_SEGMENT_BYTES)?) };
         Ok((segment, report))
     }
 
@@ -870,10 +870,6 @@ impl LogSegment {
     /// it. Damaged bytes stay in place, and reads of them report them.
     pub(crate) fn rebuild_indexes(&self) -> Result<RecoveryReport> {
         self.recover_with(false, MAX_SEGMENT_BYTES)
-    }
-
-    fn recover_inner(&self, cut: bool) -> Result<RecoveryReport> {
-        self.recover_with(cut, MAX_SEGMENT_BYTES)
     }
 
     fn recover_with(&self, cut: bool, max_batch_bytes: u64) -> Result<RecoveryReport> {
