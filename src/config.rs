@@ -14,8 +14,9 @@ pub enum CleanupPolicy {
     /// Retention deletes old segments (Kafka's default).
     #[default]
     Delete,
-    /// Old records are compacted by key. topiclog stores the setting but does
-    /// not compact yet; time and size retention are then not applied.
+    /// Old records are compacted by key: the cleaner keeps at least the
+    /// latest record of every key (and tombstones until their delete
+    /// horizon); time and size retention are not applied.
     Compact,
     /// Both `compact,delete`.
     CompactDelete,
@@ -279,10 +280,8 @@ log_config! {
     max_message_bytes: i64 = 1_048_588, "max.message.bytes", valid |v| (0..=i64::from(i32::MAX)).contains(v), "between 0 and 2147483647";
     /// `file.delete.delay.ms`: how long deleted segments' files linger as `.deleted` (default 60000).
     file_delete_delay_ms: i64 = 60_000, "file.delete.delay.ms", valid |v| *v >= 0, "at least 0";
-    /// `cleanup.policy`: `delete` (default). `compact` and `compact,delete`
-    /// are refused until log compaction exists: accepting them would keep
-    /// every record of the topic forever.
-    cleanup_policy: CleanupPolicy = CleanupPolicy::Delete, "cleanup.policy", valid |v| !v.compacts(), "delete (log compaction is not implemented yet; compact would keep every record forever)";
+    /// `cleanup.policy`: `delete` (default), `compact` or `compact,delete`.
+    cleanup_policy: CleanupPolicy = CleanupPolicy::Delete, "cleanup.policy", valid |_v| true, "delete, compact or compact,delete";
     /// `delete.retention.ms`: how long tombstones stay after compaction (default 1 day).
     delete_retention_ms: i64 = 86_400_000, "delete.retention.ms", valid |v| *v >= 0, "at least 0";
     /// `min.compaction.lag.ms`: records younger than this are not compacted (default 0).
@@ -393,7 +392,6 @@ mod tests {
             ("segment.bytes", "ten"),
             ("retention.ms", "-2"),
             ("cleanup.policy", "keep"),
-            ("cleanup.policy", "compact"),
             ("message.timestamp.type", "Now"),
             ("min.cleanable.dirty.ratio", "1.5"),
             ("compression.type", "brotli"),

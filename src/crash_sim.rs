@@ -452,7 +452,10 @@ impl Run {
 
     fn open(&self, dir: &Path) -> crate::Result<Partition> {
         let clock: Arc<dyn crate::clock::Clock> = Arc::new(self.clock.clone());
-        Partition::open_with(dir, PartitionOptions { config: self.config.clone(), clock, known_log_start_offset: None })
+        Partition::open_with(
+            dir,
+            PartitionOptions { config: self.config.clone(), clock, ..PartitionOptions::default() },
+        )
     }
 
     fn partition(&self) -> &Partition {

@@ -98,18 +98,20 @@ pub mod segment;
 pub mod store;
 pub mod topic;
 
+mod cleaner;
 #[cfg(test)]
 mod crash_sim;
 mod dirlock;
 mod fsutil;
 
+pub use cleaner::{CleanableRange, CleanerOptions};
 pub use config::LogConfig;
 pub use error::{BatchProblem, Error, Result};
 pub use format::{
     BatchBuilder, BorrowedRecord, Compression, ConsumerRecord, FileBatches, Header, HeaderRef, Record, RecordBatch,
     RecordRef, TimestampType,
 };
-pub use partition::Partition;
+pub use partition::{CompactionResult, Partition};
 pub use store::{Store, StoreConfig};
 pub use topic::{Topic, TopicConfig};
 

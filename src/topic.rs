@@ -313,7 +313,17 @@ fn open_partition(
             .find(|(t, p, _)| t == topic && *p == n)
             .map(|(_, _, offset)| offset)
     };
-    let options = PartitionOptions { config: config.clone(), clock: clock.clone(), known_log_start_offset };
+    let known_first_dirty_offset =
+        crate::store::checkpoint::read(&data_dir.join(crate::store::checkpoint::CLEANER_CHECKPOINT))?
+            .into_iter()
+            .find(|(t, p, _)| t == topic && *p == n)
+            .map(|(_, _, offset)| offset);
+    let options = PartitionOptions {
+        config: config.clone(),
+        clock: clock.clone(),
+        known_log_start_offset,
+        known_first_dirty_offset,
+    };
     let partition = Partition::open_with(dir, options)?;
     partition.hold_store_lock(store_lock.clone());
     Ok(partition)

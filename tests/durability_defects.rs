@@ -11,7 +11,6 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use topiclog::clock::ManualClock;
-use topiclog::config::CleanupPolicy;
 use topiclog::format::Record;
 use topiclog::partition::{PartitionOptions, STATE_FILE};
 use topiclog::{Error, LogConfig, Partition};
@@ -414,19 +413,6 @@ fn a_garbage_swap_file_never_replaces_good_records() {
     let reports = p.recovery_reports();
     assert!(reports.iter().any(|r| format!("{r:?}").contains("swap")), "the discarded swap is reported: {reports:?}");
     assert!(!swap.exists());
-}
-
-/// Until compaction exists, `cleanup.policy=compact` is refused rather than
-/// silently keeping every record forever.
-#[test]
-fn compaction_is_refused_until_it_exists() {
-    for policy in [CleanupPolicy::Compact, CleanupPolicy::CompactDelete] {
-        let dir = tempfile::tempdir().unwrap();
-        let result = open_with(dir.path(), LogConfig::new().cleanup_policy(policy));
-        assert!(matches!(result, Err(Error::InvalidConfig { ref key, .. }) if key == "cleanup.policy"), "{result:?}");
-    }
-    let mut config = LogConfig::new();
-    assert!(config.set("cleanup.policy", "compact").is_err());
 }
 
 /// Reads after `close` fail with `Closed`, as documented.

@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use topiclog::clock::ManualClock;
+use topiclog::config::CleanupPolicy;
 use topiclog::format::{BatchBuilder, Compression, FileBatches, Record};
 use topiclog::partition::{EARLIEST_TIMESTAMP, LATEST_TIMESTAMP, MAX_TIMESTAMP, PartitionOptions};
 use topiclog::{Error, LogConfig, Partition};
@@ -482,4 +483,23 @@ fn truncating_below_the_first_segment_restarts_the_log_and_leaves_no_files_behin
         .collect();
     assert!(leftovers.is_empty(), "{leftovers:?}");
     assert_eq!(p.append(&[rec("again")]).unwrap().first_offset, 3);
+}
+
+/// A compacted log refuses records without a key (in any codec) and
+/// DeleteRecords (as Kafka refuses it for `cleanup.policy=compact`).
+#[test]
+fn compacted_topic_constraints() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = ManualClock::new(T0);
+    let p = open(dir.path(), LogConfig::new().cleanup_policy(CleanupPolicy::Compact), &clock);
+    let err = p.append(&[rec("a"), Record::new().value("no key")]).unwrap_err();
+    assert!(matches!(&err, Error::InvalidRecord { reason } if reason.contains("record 1")), "{err}");
+    for codec in [Compression::None, Compression::Gzip] {
+        let mut b = BatchBuilder::new(codec);
+        b.append(&rec("a")).unwrap();
+        b.append(&Record::new().value("no key")).unwrap();
+        assert!(matches!(p.append_batch(b.build().unwrap()), Err(Error::InvalidRecord { .. })));
+    }
+    p.append(&[rec("a"), rec("b")]).unwrap();
+    assert!(matches!(p.delete_records(1), Err(Error::PolicyViolation { .. })));
 }

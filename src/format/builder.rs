@@ -465,7 +465,7 @@ fn put_record(out: &mut Vec<u8>, record: &BorrowedRecord<'_>, sized: &SizedRecor
 
 /// Writes `header` into the first 61 bytes of `out` and the CRC of
 /// `out[21..]`; returns the CRC.
-fn write_header(header: &BatchHeader, out: &mut [u8]) -> u32 {
+pub(super) fn write_header(header: &BatchHeader, out: &mut [u8]) -> u32 {
     let Some((h, _)) = out.split_first_chunk_mut::<RECORD_BATCH_OVERHEAD>() else {
         // `build` always reserves the header first, so this cannot happen.
         return 0;

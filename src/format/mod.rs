@@ -5,6 +5,7 @@ mod batch;
 mod builder;
 mod compression;
 mod file_batches;
+mod rebuild;
 mod record;
 pub(crate) mod varint;
 
@@ -16,4 +17,5 @@ pub(crate) use builder::{AsBorrowedRecord, encode_records, finish_batch};
 pub use builder::{BatchBuilder, BorrowedRecord};
 pub use compression::{Compression, MAX_DECOMPRESSED_BYTES};
 pub use file_batches::{FileBatches, Tail};
+pub(crate) use rebuild::{rebuild_batch, write_empty_batch};
 pub use record::{ConsumerRecord, Header, HeaderRef, HeaderRefs, Record, RecordRef, TimestampType};

@@ -21,7 +21,7 @@ use crate::error::{Error, Result};
 use crate::format::{FileBatches, Tail};
 use crate::fsutil::remove_file_if_present;
 use crate::segment::{
-    DELETED_SUFFIX, INDEX_SUFFIX, LOG_SUFFIX, LogSegment, OpenMode, RecoveryReport, TIME_INDEX_SUFFIX,
+    DELETED_SUFFIX, INDEX_SUFFIX, LOG_SUFFIX, LogSegment, OpenMode, RecoveryReport, SWAP_SUFFIX, TIME_INDEX_SUFFIX,
     base_offset_from_file_name, segment_file,
 };
 
@@ -37,6 +37,8 @@ pub(super) struct Loaded {
     pub reports: Vec<RecoveryReport>,
     /// Offset ranges `from..to` whose segment files are missing.
     pub gaps: Vec<(i64, i64)>,
+    /// The cleaner's first dirty offset from the state file.
+    pub first_dirty_offset: Option<i64>,
 }
 
 /// Suffixes of files left by interrupted work, removed on open.
@@ -55,7 +57,7 @@ pub(super) fn load(dir: &Path, config: &LogConfig, known_log_start: Option<i64>)
     let clean = state.as_ref().is_some_and(|s| s.clean_shutdown);
     let state = state.unwrap_or_default();
     let mut reports = Vec::new();
-    let mut bases = scan_directory(dir, &mut reports)?;
+    let mut bases = scan_directory(dir, state.segments.as_deref(), &mut reports)?;
     bases.sort_unstable();
     let seg_config = config.segment_config();
 
@@ -175,8 +177,16 @@ pub(super) fn load(dir: &Path, config: &LogConfig, known_log_start: Option<i64>)
     let mut listed: Vec<i64> = slots.iter().map(|s| s.base_offset()).collect();
     listed.extend(gaps.iter().map(|(from, _)| *from));
     listed.sort_unstable();
-    PartitionState { log_start_offset, recovery_point, clean_shutdown: false, segments: Some(listed) }.write(dir)?;
-    Ok(Loaded { slots, active, log_start_offset, recovery_point, reports, gaps })
+    let first_dirty_offset = state.first_dirty_offset;
+    PartitionState {
+        log_start_offset,
+        recovery_point,
+        clean_shutdown: false,
+        segments: Some(listed),
+        first_dirty_offset,
+    }
+    .write(dir)?;
+    Ok(Loaded { slots, active, log_start_offset, recovery_point, reports, gaps, first_dirty_offset })
 }
 
 /// Segments the state file lists, at or above the first segment present,
@@ -207,12 +217,14 @@ fn missing_segments(
     gaps
 }
 
-/// Removes leftovers of interrupted work and index files without a `.log`;
-/// returns the base offsets of the `.log` files. Refuses symbolic links in
-/// place of files topiclog writes.
-fn scan_directory(dir: &Path, reports: &mut Vec<RecoveryReport>) -> Result<Vec<i64>> {
+/// Removes leftovers of interrupted work and index files without a `.log`,
+/// completes interrupted swaps of cleaned segments; returns the base offsets
+/// of the `.log` files. Refuses symbolic links in place of files topiclog
+/// writes. `listed`: the segments the state file names.
+fn scan_directory(dir: &Path, listed: Option<&[i64]>, reports: &mut Vec<RecoveryReport>) -> Result<Vec<i64>> {
     let mut logs = Vec::new();
     let mut indexes = Vec::new();
+    let mut swaps = Vec::new();
     let entries = std::fs::read_dir(dir).map_err(|e| Error::io("list directory", dir, e))?;
     for entry in entries {
         let entry = entry.map_err(|e| Error::io("list directory", dir, e))?;
@@ -227,30 +239,14 @@ fn scan_directory(dir: &Path, reports: &mut Vec<RecoveryReport>) -> Result<Vec<i
             remove_file_if_present(&path)?;
             continue;
         }
-        if let Some(swapped) = name.strip_suffix(".swap") {
-            // A replacement segment whose swap-in was interrupted: complete
-            // it if it holds whole, valid batches. Its indexes are rebuilt.
-            if let Some(base) = base_offset_from_file_name(swapped) {
-                if swapped.ends_with(LOG_SUFFIX) {
-                    if let Some(problem) = swap_problem(&path)? {
-                        reports.push(note(base, format!("discarded {}: {problem}", path.display())));
-                        remove_file_if_present(&path)?;
-                        if !logs.contains(&base) && segment_file(dir, base, LOG_SUFFIX).exists() {
-                            logs.push(base);
-                        }
-                        continue;
-                    }
-                    remove_file_if_present(&segment_file(dir, base, INDEX_SUFFIX))?;
-                    remove_file_if_present(&segment_file(dir, base, TIME_INDEX_SUFFIX))?;
-                    let target = dir.join(swapped);
-                    crate::fsutil::note(crate::fsutil::FsEvent::Rename(&path, &target));
-                    std::fs::rename(&path, &target).map_err(|e| Error::io("complete .swap", &path, e))?;
-                    if !logs.contains(&base) {
-                        logs.push(base);
-                    }
-                } else {
-                    remove_file_if_present(&path)?;
-                }
+        if let Some(swapped) = name.strip_suffix(SWAP_SUFFIX) {
+            if let Some(base) = base_offset_from_file_name(swapped)
+                && swapped.ends_with(LOG_SUFFIX)
+            {
+                swaps.push((base, path));
+            } else if base_offset_from_file_name(swapped).is_some() {
+                // An index's swap: indexes of a completed swap are rebuilt.
+                remove_file_if_present(&path)?;
             }
             continue;
         }
@@ -263,6 +259,9 @@ fn scan_directory(dir: &Path, reports: &mut Vec<RecoveryReport>) -> Result<Vec<i
             indexes.push((base, path));
         }
     }
+    for (base, path) in swaps {
+        complete_swap(dir, base, &path, listed, &mut logs, reports)?;
+    }
     for (base, path) in indexes {
         if !logs.contains(&base) {
             remove_file_if_present(&path)?;
@@ -271,21 +270,62 @@ fn scan_directory(dir: &Path, reports: &mut Vec<RecoveryReport>) -> Result<Vec<i
     Ok(logs)
 }
 
-/// Why a `.log.swap` cannot replace its segment (not whole, valid batches),
-/// or `None` when it can.
-fn swap_problem(path: &Path) -> Result<Option<String>> {
-    let bytes = std::fs::read(path).map_err(|e| Error::io("read", path, e))?;
-    if bytes.is_empty() {
-        return Ok(Some("it is empty".into()));
+/// Completes the swap of `path` (`<base>.log.swap`, a cleaned segment that
+/// replaces a group of segments from `base`) if it holds whole, valid
+/// batches, else discards it. The group ends at the next segment the state
+/// file lists (the cleaner lists the segments as they are after the swap
+/// before it starts one); without a list, as Kafka, at the swap's own end.
+fn complete_swap(
+    dir: &Path,
+    base: i64,
+    path: &Path,
+    listed: Option<&[i64]>,
+    logs: &mut Vec<i64>,
+    reports: &mut Vec<RecoveryReport>,
+) -> Result<()> {
+    let next_offset = match swap_contents(path)? {
+        Ok(next) => next,
+        Err(problem) => {
+            reports.push(note(base, format!("discarded {}: {problem}", path.display())));
+            return remove_file_if_present(path);
+        }
+    };
+    let group_end = match listed {
+        Some(bases) if bases.contains(&base) => bases.iter().copied().find(|&b| b > base).unwrap_or(i64::MAX),
+        _ => next_offset.unwrap_or(base).max(base + 1),
+    };
+    for &old in logs.iter().filter(|&&b| b > base && b < group_end) {
+        for renamed in crate::segment::rename_segment_to_deleted(dir, old)? {
+            remove_file_if_present(&renamed)?;
+        }
     }
+    logs.retain(|&b| b <= base || b >= group_end);
+    remove_file_if_present(&segment_file(dir, base, INDEX_SUFFIX))?;
+    remove_file_if_present(&segment_file(dir, base, TIME_INDEX_SUFFIX))?;
+    let target = segment_file(dir, base, LOG_SUFFIX);
+    crate::fsutil::note(crate::fsutil::FsEvent::Rename(path, &target));
+    std::fs::rename(path, &target).map_err(|e| Error::io("complete .swap", path, e))?;
+    crate::fsutil::sync_dir(dir)?;
+    if !logs.contains(&base) {
+        logs.push(base);
+    }
+    Ok(())
+}
+
+/// The offset after the last batch of a `.log.swap` (`None` when it holds
+/// none), or why it cannot replace its segments (not whole, valid batches).
+fn swap_contents(path: &Path) -> Result<std::result::Result<Option<i64>, String>> {
+    let bytes = std::fs::read(path).map_err(|e| Error::io("read", path, e))?;
     let mut batches = FileBatches::new(bytes::Bytes::from(bytes), 0);
+    let mut next = None;
     for batch in batches.by_ref() {
-        if let Err(e) = batch {
-            return Ok(Some(e.to_string()));
+        match batch {
+            Ok(b) => next = Some(b.next_offset()),
+            Err(e) => return Ok(Err(e.to_string())),
         }
     }
     Ok(match batches.tail() {
-        Some(Tail::Clean) | None => None,
-        Some(tail) => Some(format!("it does not end in a whole batch ({tail:?})")),
+        Some(Tail::Clean) | None => Ok(next),
+        Some(tail) => Err(format!("it does not end in a whole batch ({tail:?})")),
     })
 }

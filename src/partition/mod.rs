@@ -13,6 +13,7 @@
 //! readers only clone a snapshot of the segment list, and see a prefix of the
 //! log. A reader holding a segment that retention deletes keeps reading it.
 
+mod compaction;
 mod load;
 mod policy;
 mod reader;
@@ -37,6 +38,7 @@ use crate::format::{
 };
 use crate::index::TimestampOffset;
 use crate::segment::{LogSegment, RecoveryReport};
+pub use compaction::CompactionResult;
 pub use policy::RetentionReason;
 use policy::{ActiveSegment, PendingAppend, SegmentFacts};
 pub use reader::RecordReader;
@@ -102,11 +104,20 @@ pub struct PartitionOptions {
     /// the log starts at the largest of it, the partition's own state and its
     /// first segment's base, capped at the log end.
     pub known_log_start_offset: Option<i64>,
+    /// The cleaner's first dirty offset known from outside the directory
+    /// (a store's `cleaner-offset-checkpoint`); it takes precedence over the
+    /// one in the partition's state.
+    pub known_first_dirty_offset: Option<i64>,
 }
 
 impl Default for PartitionOptions {
     fn default() -> Self {
-        Self { config: LogConfig::default(), clock: Arc::new(SystemClock), known_log_start_offset: None }
+        Self {
+            config: LogConfig::default(),
+            clock: Arc::new(SystemClock),
+            known_log_start_offset: None,
+            known_first_dirty_offset: None,
+        }
     }
 }
 
@@ -150,6 +161,8 @@ struct Writer {
     rolling_ts: Option<Option<i64>>,
     /// The buffer appends encode their batch into, kept between appends.
     scratch: Vec<u8>,
+    /// Where the cleaner's next pass starts (`None`: never cleaned).
+    first_dirty_offset: Option<i64>,
 }
 
 /// What the append path needs of the [`LogConfig`], copied out of it.
@@ -250,6 +263,8 @@ struct Inner {
     lock: Mutex<Option<DirLock>>,
     /// For a partition of a store: the store's lock, held as long as this.
     store_lock: Mutex<Option<SharedLock>>,
+    /// Held by a cleaning pass: one at a time.
+    cleaning: Mutex<()>,
 }
 
 /// What a [`Partition::flush`] syncs, decided under the writer lock.
@@ -340,6 +355,7 @@ impl Partition {
             config: Arc::new(options.config.clone()),
             rolling_ts: None,
             scratch: Vec::new(),
+            first_dirty_offset: options.known_first_dirty_offset.or(loaded.first_dirty_offset),
         };
         let inner = Inner {
             dir: dir.to_owned(),
@@ -358,6 +374,7 @@ impl Partition {
             flush_gate: parking_lot::FairMutex::new(()),
             lock: Mutex::new(Some(lock)),
             store_lock: Mutex::new(None),
+            cleaning: Mutex::new(()),
         };
         Ok(Self { inner: Arc::new(inner) })
     }
@@ -1292,6 +1309,7 @@ impl Partition {
             recovery_point: writer.recovery_point,
             clean_shutdown,
             segments: Some(listed),
+            first_dirty_offset: writer.first_dirty_offset,
         }
         .write(&self.inner.dir)?;
         writer.checkpointed_recovery_point = writer.recovery_point;
@@ -1460,7 +1478,7 @@ mod tests {
             let clock = Arc::new(crate::clock::ManualClock::new(1_000));
             let open = |dir: &Path| {
                 let options =
-                    PartitionOptions { config: config.clone(), clock: clock.clone(), known_log_start_offset: None };
+                    PartitionOptions { config: config.clone(), clock: clock.clone(), ..PartitionOptions::default() };
                 Partition::open_with(dir, options).unwrap()
             };
             let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());

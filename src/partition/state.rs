@@ -22,6 +22,8 @@ pub(crate) struct PartitionState {
     /// Base offsets of the segments the log had (and of segments known to be
     /// missing); `None` in state files written before the list existed.
     pub segments: Option<Vec<i64>>,
+    /// Where the cleaner's next pass starts, once the log has been cleaned.
+    pub first_dirty_offset: Option<i64>,
 }
 
 pub(crate) fn state_path(dir: &Path) -> PathBuf {
@@ -55,6 +57,7 @@ impl PartitionState {
                     state.clean_shutdown = value == "true";
                     clean = true;
                 }
+                "first_dirty_offset" => state.first_dirty_offset = Some(number()?),
                 "segments" => {
                     let bases: std::result::Result<Vec<i64>, _> = value.split_whitespace().map(str::parse).collect();
                     state.segments = Some(bases.map_err(|_| corrupt(format!("not a list of offsets in {line:?}")))?);
@@ -74,6 +77,9 @@ impl PartitionState {
             "version 0\nlog_start_offset {}\nrecovery_point {}\nclean_shutdown {}\n",
             self.log_start_offset, self.recovery_point, self.clean_shutdown
         );
+        if let Some(offset) = self.first_dirty_offset {
+            text.push_str(&format!("first_dirty_offset {offset}\n"));
+        }
         if let Some(bases) = &self.segments {
             let list: Vec<String> = bases.iter().map(i64::to_string).collect();
             text.push_str(&format!("segments {}\n", list.join(" ")));
@@ -95,6 +101,7 @@ mod tests {
             recovery_point: 9,
             clean_shutdown: true,
             segments: Some(vec![0, 7, 12]),
+            first_dirty_offset: Some(7),
         };
         s.write(dir.path()).unwrap();
         assert_eq!(PartitionState::read(dir.path()).unwrap(), Some(s));

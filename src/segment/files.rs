@@ -82,6 +82,16 @@ impl LogFile {
         Ok(self.file.metadata().map_err(|e| Error::io("stat segment log", &self.path, e))?.len())
     }
 
+    /// Sets the file's modification time.
+    pub fn set_modified(&self, time: std::time::SystemTime) -> Result<()> {
+        self.file.set_modified(time).map_err(|e| Error::io("set modification time", &self.path, e))
+    }
+
+    /// The file's modification time.
+    pub fn modified(&self) -> Result<std::time::SystemTime> {
+        self.file.metadata().and_then(|m| m.modified()).map_err(|e| Error::io("stat segment log", &self.path, e))
+    }
+
     /// Writes `data` at `position`.
     pub fn write_at(&self, position: u64, data: &[u8]) -> Result<()> {
         if !self.writable {

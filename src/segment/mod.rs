@@ -158,6 +158,9 @@ pub struct LogSegment {
     appender: Mutex<Option<Appender>>,
     /// Where the last early writeback started (see [`WRITEBACK_BYTES`]).
     written_back: AtomicU64,
+    /// Appended to every file name: `""`, or [`CLEANED_SUFFIX`] for a
+    /// segment the cleaner is writing.
+    suffix: &'static str,
 }
 
 /// A writable mapping of `.log` bytes `[start, end)`, all preallocated.
@@ -181,15 +184,25 @@ enum Translated {
 impl LogSegment {
     /// Creates a new, empty segment in `dir` with indexes preallocated.
     pub fn create(dir: &Path, base_offset: i64, config: SegmentConfig) -> Result<Self> {
-        let file = LogFile::create(&segment_file(dir, base_offset, LOG_SUFFIX))?;
-        let offset_index =
-            OffsetIndex::open(&segment_file(dir, base_offset, INDEX_SUFFIX), base_offset, Some(config.max_index_size))?;
-        let time_index = TimeIndex::open(
-            &segment_file(dir, base_offset, TIME_INDEX_SUFFIX),
-            base_offset,
-            Some(config.max_index_size),
-        )?;
-        let segment = Self::assemble(dir, base_offset, config, OpenMode::ReadWrite, file, 0, offset_index, time_index);
+        Self::create_with_suffix(dir, base_offset, config, "")
+    }
+
+    /// Creates a new, empty segment whose files carry `suffix` after their
+    /// usual names (the cleaner writes `.cleaned` segments, renamed into
+    /// place once complete). It never preallocates.
+    pub(crate) fn create_staged(dir: &Path, base_offset: i64, config: SegmentConfig) -> Result<Self> {
+        let config = SegmentConfig { preallocate_bytes: 0, ..config };
+        Self::create_with_suffix(dir, base_offset, config, CLEANED_SUFFIX)
+    }
+
+    fn create_with_suffix(dir: &Path, base_offset: i64, config: SegmentConfig, suffix: &'static str) -> Result<Self> {
+        let path = |kind: &str| staged_file(dir, base_offset, kind, suffix);
+        let file = LogFile::create(&path(LOG_SUFFIX))?;
+        let offset_index = OffsetIndex::open(&path(INDEX_SUFFIX), base_offset, Some(config.max_index_size))?;
+        let time_index = TimeIndex::open(&path(TIME_INDEX_SUFFIX), base_offset, Some(config.max_index_size))?;
+        let mut segment =
+            Self::assemble(dir, base_offset, config, OpenMode::ReadWrite, file, 0, offset_index, time_index);
+        segment.suffix = suffix;
         {
             let mut log = segment.log.write();
             log.mapped = Some(log.file.map_reserved(MAX_SEGMENT_BYTES)?);
@@ -229,6 +242,7 @@ impl LogSegment {
             reports: Mutex::new(Vec::new()),
             appender: Mutex::new(None),
             written_back: AtomicU64::new(size),
+            suffix: "",
         }
     }
 
@@ -390,7 +404,24 @@ impl LogSegment {
 
     /// The `.log` file's path.
     pub fn log_path(&self) -> PathBuf {
-        segment_file(&self.dir, self.base_offset, LOG_SUFFIX)
+        staged_file(&self.dir, self.base_offset, LOG_SUFFIX, self.suffix)
+    }
+
+    /// Bytes of the offset and time indexes' entries.
+    pub(crate) fn index_bytes(&self) -> (u64, u64) {
+        let state = self.state.read();
+        (state.offset_index.len() as u64 * 8, state.time_index.len() as u64 * 12)
+    }
+
+    /// Sets the `.log` file's modification time (retention falls back on it
+    /// for segments without timestamps; the cleaner keeps the original's).
+    pub(crate) fn set_modified(&self, time: std::time::SystemTime) -> Result<()> {
+        self.log.read().file.set_modified(time)
+    }
+
+    /// The `.log` file's modification time.
+    pub(crate) fn modified(&self) -> Result<std::time::SystemTime> {
+        self.log.read().file.modified()
     }
 
     /// How the segment was opened.
@@ -1100,6 +1131,40 @@ impl Drop for LogSegment {
             let _ = self.release_preallocation(&self.log.read());
         }
     }
+}
+
+/// Suffix of the files of a segment the cleaner is writing.
+pub const CLEANED_SUFFIX: &str = ".cleaned";
+/// Suffix of a rewritten segment's files while it replaces the old ones.
+pub const SWAP_SUFFIX: &str = ".swap";
+
+/// The path of a segment file of kind `kind` (`.log`, ...) with `suffix` after it.
+pub(crate) fn staged_file(dir: &Path, base_offset: i64, kind: &str, suffix: &str) -> PathBuf {
+    let mut name = segment_file(dir, base_offset, kind).into_os_string();
+    name.push(suffix);
+    PathBuf::from(name)
+}
+
+/// Renames the three files of the segment at `base_offset` from suffix
+/// `from` to suffix `to`, the `.log` last (recovery keys on it). Files
+/// already renamed are skipped.
+pub(crate) fn rename_segment_suffix(dir: &Path, base_offset: i64, from: &str, to: &str) -> Result<()> {
+    for kind in [INDEX_SUFFIX, TIME_INDEX_SUFFIX, LOG_SUFFIX] {
+        let (source, target) = (staged_file(dir, base_offset, kind, from), staged_file(dir, base_offset, kind, to));
+        if source.exists() {
+            crate::fsutil::note(crate::fsutil::FsEvent::Rename(&source, &target));
+            std::fs::rename(&source, &target).map_err(|e| Error::io("rename", &source, e))?;
+        }
+    }
+    Ok(())
+}
+
+/// Removes the three files of the segment at `base_offset` carrying `suffix`.
+pub(crate) fn remove_segment_files(dir: &Path, base_offset: i64, suffix: &str) -> Result<()> {
+    for kind in [INDEX_SUFFIX, TIME_INDEX_SUFFIX, LOG_SUFFIX] {
+        crate::fsutil::remove_file_if_present(&staged_file(dir, base_offset, kind, suffix))?;
+    }
+    Ok(())
 }
 
 /// Renames the files of the segment at `base_offset` in `dir` to `*.deleted`

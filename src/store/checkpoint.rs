@@ -12,6 +12,10 @@ pub const RECOVERY_POINT_CHECKPOINT: &str = "recovery-point-offset-checkpoint";
 /// Kafka's log-start checkpoint, at the data directory's root.
 pub const LOG_START_CHECKPOINT: &str = "log-start-offset-checkpoint";
 
+/// Kafka's cleaner checkpoint (first dirty offset per compacted partition),
+/// at the data directory's root.
+pub const CLEANER_CHECKPOINT: &str = "cleaner-offset-checkpoint";
+
 /// Writes `entries` (topic, partition, offset) in Kafka's format.
 pub(crate) fn write(path: &Path, entries: &[(String, u32, i64)]) -> Result<()> {
     let mut text = format!("0\n{}\n", entries.len());

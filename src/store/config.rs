@@ -6,6 +6,7 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+use crate::cleaner::CleanerOptions;
 use crate::clock::{Clock, SystemClock};
 use crate::config::LogConfig;
 use crate::error::{Error, Result};
@@ -42,7 +43,16 @@ const BROKER_ONLY: &[(&str, &str)] = &[
     ("log.flush.offset.checkpoint.interval.ms", "60000"),
     ("log.flush.start.offset.checkpoint.interval.ms", "60000"),
     ("auto.create.topics.enable", "true"),
+    ("log.cleaner.enable", "true"),
+    ("log.cleaner.threads", "1"),
+    ("log.cleaner.backoff.ms", "15000"),
+    ("log.cleaner.dedupe.buffer.size", "134217728"),
+    ("log.cleaner.io.buffer.load.factor", "0.9"),
+    ("log.cleaner.io.max.bytes.per.second", "1.7976931348623157E308"),
 ];
+
+/// Broker keys whose values are decimal numbers.
+const DECIMAL_KEYS: &[&str] = &["log.cleaner.io.buffer.load.factor", "log.cleaner.io.max.bytes.per.second"];
 
 /// Where a topic's effective value comes from.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -110,11 +120,31 @@ impl StoreConfig {
         if let Some((_, default)) = BROKER_ONLY.iter().find(|(k, _)| *k == key) {
             let ok = if *default == "true" {
                 matches!(value.trim(), "true" | "false")
+            } else if DECIMAL_KEYS.contains(&key) {
+                self.decimal(key).is_some_and(|n| n > 0.0)
             } else {
                 self.number(key).is_some_and(|n| n >= 0)
             };
             if !ok || (key == "num.partitions" && self.num_partitions() == 0) {
                 return Err(invalid(key, value, "not a valid value"));
+            }
+            if key == "log.cleaner.threads" && self.number(key).unwrap_or(1) < 1 {
+                return Err(invalid(key, value, "at least 1"));
+            }
+            if key.starts_with("log.cleaner.") {
+                self.cleaner_options().validate().map_err(|e| match e {
+                    Error::InvalidConfig { reason, .. } => invalid(key, value, &reason),
+                    other => other,
+                })?;
+                // Kafka's own rule: more than 1 MiB of map per cleaner thread.
+                let threads = self.number("log.cleaner.threads").unwrap_or(1).max(1);
+                if self.number("log.cleaner.dedupe.buffer.size").unwrap_or(0) / threads <= 1 << 20 {
+                    return Err(invalid(
+                        key,
+                        value,
+                        "log.cleaner.dedupe.buffer.size must be over 1 MiB per cleaner thread",
+                    ));
+                }
             }
         } else {
             self.topic_defaults().map_err(|e| match e {
@@ -168,6 +198,37 @@ impl StoreConfig {
             .map(String::as_str)
             .or_else(|| BROKER_ONLY.iter().find(|(k, _)| *k == key).map(|(_, v)| *v))?;
         text.trim().parse().ok()
+    }
+
+    fn decimal(&self, key: &str) -> Option<f64> {
+        let text = self
+            .values
+            .get(key)
+            .map(String::as_str)
+            .or_else(|| BROKER_ONLY.iter().find(|(k, _)| *k == key).map(|(_, v)| *v))?;
+        text.trim().parse().ok().filter(|v: &f64| v.is_finite())
+    }
+
+    /// `log.cleaner.enable`: whether maintenance cleans compacted topics (default true).
+    pub fn cleaner_enabled(&self) -> bool {
+        self.values.get("log.cleaner.enable").is_none_or(|v| v == "true")
+    }
+
+    /// `log.cleaner.backoff.ms`: the pause between cleaner runs (default 15000).
+    pub fn cleaner_backoff_ms(&self) -> i64 {
+        self.number("log.cleaner.backoff.ms").unwrap_or(15_000)
+    }
+
+    /// The cleaner's settings: `log.cleaner.dedupe.buffer.size` (divided
+    /// among `log.cleaner.threads`), `log.cleaner.io.buffer.load.factor`,
+    /// `log.cleaner.io.max.bytes.per.second`.
+    pub fn cleaner_options(&self) -> CleanerOptions {
+        let threads = self.number("log.cleaner.threads").unwrap_or(1).max(1);
+        let memory = self.number("log.cleaner.dedupe.buffer.size").unwrap_or(128 << 20) / threads;
+        CleanerOptions::new()
+            .dedupe_buffer_size(usize::try_from(memory).unwrap_or(usize::MAX))
+            .load_factor(self.decimal("log.cleaner.io.buffer.load.factor").unwrap_or(0.9))
+            .io_max_bytes_per_second(self.decimal("log.cleaner.io.max.bytes.per.second").unwrap_or(f64::MAX))
     }
 
     /// `num.partitions`: partitions of topics created without a count (default 1).

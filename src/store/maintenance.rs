@@ -1,8 +1,10 @@
 //! The store's background maintenance: one thread that, on the store's
 //! clock, applies retention every `log.retention.check.interval.ms`, flushes
 //! partitions whose `flush.ms` has passed, removes files whose deletion delay
-//! has passed and directories of deleted topics, and writes Kafka's offset
-//! checkpoints every `log.flush.offset.checkpoint.interval.ms`.
+//! has passed and directories of deleted topics, cleans compacted topics
+//! whose dirty ratio (or compaction lag) calls for it, dirtiest first, every
+//! `log.cleaner.backoff.ms`, and writes Kafka's offset checkpoints every
+//! `log.flush.offset.checkpoint.interval.ms`.
 
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -11,8 +13,9 @@ use std::time::{Duration, Instant};
 use parking_lot::{Condvar, Mutex};
 
 use super::Shared;
-use super::checkpoint::{self, LOG_START_CHECKPOINT, RECOVERY_POINT_CHECKPOINT};
+use super::checkpoint::{self, CLEANER_CHECKPOINT, LOG_START_CHECKPOINT, RECOVERY_POINT_CHECKPOINT};
 use crate::error::Result;
+use crate::partition::CompactionResult;
 
 /// How often the thread looks at the clock, in real time.
 const TICK: Duration = Duration::from_millis(100);
@@ -26,6 +29,8 @@ pub struct MaintenanceReport {
     pub deleted_segments: Vec<(String, u32, i64)>,
     /// Partitions flushed because `flush.ms` passed.
     pub flushed: usize,
+    /// Partitions cleaned, as (topic, partition, what the cleaning did).
+    pub compacted: Vec<(String, u32, CompactionResult)>,
     /// Directories of deleted topics removed.
     pub removed_topic_dirs: usize,
     /// Whether the checkpoints were written.
@@ -39,6 +44,7 @@ pub struct MaintenanceReport {
 pub(crate) struct Schedule {
     next_retention_ms: i64,
     next_checkpoint_ms: i64,
+    next_clean_ms: i64,
 }
 
 /// Kafka's `log.initial.task.delay.ms`: the background tasks first run
@@ -48,7 +54,7 @@ const INITIAL_DELAY_MS: i64 = 30_000;
 impl Schedule {
     /// Everything due at once.
     pub fn due_now() -> Self {
-        Self { next_retention_ms: i64::MIN, next_checkpoint_ms: i64::MIN }
+        Self { next_retention_ms: i64::MIN, next_checkpoint_ms: i64::MIN, next_clean_ms: i64::MIN }
     }
 
     /// The background thread's schedule, starting at `now`.
@@ -57,6 +63,7 @@ impl Schedule {
         Self {
             next_retention_ms: after(shared.config.retention_check_interval_ms()),
             next_checkpoint_ms: after(shared.config.checkpoint_interval_ms()),
+            next_clean_ms: after(shared.config.cleaner_backoff_ms()),
         }
     }
 }
@@ -92,6 +99,10 @@ pub(crate) fn pass(shared: &Shared, schedule: &mut Schedule) -> MaintenanceRepor
             }
         }
     }
+    if shared.config.cleaner_enabled() && now >= schedule.next_clean_ms {
+        schedule.next_clean_ms = now.saturating_add(shared.config.cleaner_backoff_ms());
+        clean_due_logs(&topics, shared, &mut report);
+    }
     match super::remove_deleted_dirs(&shared.dir) {
         Ok(n) => report.removed_topic_dirs = n,
         Err(e) => report.errors.push(format!("removing deleted topics: {e}")),
@@ -104,6 +115,60 @@ pub(crate) fn pass(shared: &Shared, schedule: &mut Schedule) -> MaintenanceRepor
         }
     }
     report
+}
+
+/// Cleans every compacted partition that is due, dirtiest first (Kafka's
+/// `grabFilthiestCompactedLog`, repeated), then records the first dirty
+/// offsets in `cleaner-offset-checkpoint`.
+fn clean_due_logs(topics: &[crate::Topic], shared: &Shared, report: &mut MaintenanceReport) {
+    let options = shared.config.cleaner_options();
+    let mut due = Vec::new();
+    for topic in topics {
+        for (i, p) in topic.partitions().into_iter().enumerate() {
+            let config = p.config();
+            if !config.cleanup_policy.compacts() {
+                continue;
+            }
+            match p.cleanable_range() {
+                Ok(range) if range.is_due(config.min_cleanable_dirty_ratio) => {
+                    due.push((range.dirty_ratio(), topic.name().to_string(), i as u32, p));
+                }
+                Ok(_) => {}
+                Err(e) => report.errors.push(format!("cleanable range of {}-{i}: {e}", topic.name())),
+            }
+        }
+    }
+    due.sort_by(|a, b| b.0.total_cmp(&a.0));
+    for (_, topic, i, p) in due {
+        match p.compact_with(&options) {
+            Ok(done) => report.compacted.push((topic, i, done)),
+            Err(e) => report.errors.push(format!("cleaning of {topic}-{i}: {e}")),
+        }
+    }
+    if !report.compacted.is_empty()
+        && let Err(e) = write_cleaner_checkpoint(shared)
+    {
+        report.errors.push(format!("cleaner checkpoint: {e}"));
+    }
+}
+
+/// Writes `cleaner-offset-checkpoint`: the first dirty offset of every
+/// partition that has been cleaned.
+pub(crate) fn write_cleaner_checkpoint(shared: &Shared) -> Result<()> {
+    let topics: Vec<_> = shared.topics.read().values().cloned().collect();
+    let mut entries = Vec::new();
+    for topic in &topics {
+        for (i, p) in topic.partitions().iter().enumerate() {
+            if let Some(offset) = p.recorded_first_dirty_offset() {
+                entries.push((topic.name().to_string(), i as u32, offset));
+            }
+        }
+    }
+    let path = shared.dir.join(CLEANER_CHECKPOINT);
+    if entries.is_empty() && !path.exists() {
+        return Ok(());
+    }
+    checkpoint::write(&path, &entries)
 }
 
 /// Writes Kafka's `recovery-point-offset-checkpoint` (every partition) and
@@ -122,7 +187,8 @@ pub(crate) fn write_checkpoints(shared: &Shared) -> Result<()> {
         }
     }
     checkpoint::write(&shared.dir.join(RECOVERY_POINT_CHECKPOINT), &recovery)?;
-    checkpoint::write(&shared.dir.join(LOG_START_CHECKPOINT), &start)
+    checkpoint::write(&shared.dir.join(LOG_START_CHECKPOINT), &start)?;
+    write_cleaner_checkpoint(shared)
 }
 
 #[derive(Debug, Default)]
