@@ -17,7 +17,9 @@ use bytes::Bytes;
 use parking_lot::{Mutex, RwLock};
 
 use crate::error::{BatchProblem, Error, Result};
-use crate::format::{BatchHeader, NO_TIMESTAMP, RecordBatch};
+use crate::format::{
+    BatchHeader, Compression, MAGIC_V2, NO_TIMESTAMP, RECORD_BATCH_OVERHEAD, RecordBatch, RecordRef, point_record,
+};
 use crate::index::{DEFAULT_MAX_INDEX_SIZE, OffsetIndex, OffsetPosition, TimeIndex, TimestampOffset, relative_offset};
 use files::LogFile;
 pub use files::{
@@ -687,6 +689,100 @@ impl LogSegment {
             let log = self.log.read();
             Ok(self.locate(&log, offset)?.0.map(|b| b.position))
         })
+    }
+
+    /// Calls `f` with the first record at or after `offset` in this segment,
+    /// borrowed from the segment's mapping: the offset index gives where to
+    /// start, batch headers are walked in the mapping (no system call, no
+    /// copy, no allocation), only the batch holding `offset` has its CRC-32C
+    /// checked, and only the wanted record is decoded (see
+    /// [`crate::format::point_record`]).
+    ///
+    /// Gives `f` back (`Ok(Err(f))`) whenever this quick path cannot answer
+    /// and the caller must read the general way, which also reports and
+    /// repairs what it finds: the segment has no mapping (read-only), the
+    /// index entry disagrees with the log, framing is damaged, the batch is
+    /// compressed or a control batch, or the segment holds no record at or
+    /// after `offset` in the batch that spans it.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::CorruptSegment`] when the batch spanning `offset` fails its
+    /// CRC or holds a malformed record at or before the one wanted.
+    pub(crate) fn point_read<R, F: FnOnce(RecordRef<'_>) -> R>(
+        &self,
+        offset: i64,
+        f: F,
+    ) -> Result<std::result::Result<R, F>> {
+        // The mapping is cloned (one reference count), so that no lock is
+        // held while `f` runs: it may call back into the log.
+        let Some(map) = self.log.read().mapped.clone() else { return Ok(Err(f)) };
+        // Index before size (see `translate_offset`).
+        let (entry, next) = self.state.read().offset_index.lookup_with_next(offset);
+        let end = self.size();
+        let Some(data) = map.get(..end as usize) else { return Ok(Err(f)) };
+        // The next entry names the batch holding `offset` when that batch
+        // starts at its position (one batch per entry: batches of at least
+        // `index.interval.bytes`): read it without walking from the floor.
+        // Any doubt (the header there does not span `offset`, or its CRC
+        // fails) walks from the floor entry instead, which repairs or reports.
+        if let Some(next) = next.filter(|n| n.position > entry.position) {
+            let position = next.position as usize;
+            let batch = data.get(position..).and_then(|rest| {
+                let header = BatchHeader::parse(rest).ok()?;
+                let size = header.size_in_bytes().ok()? as usize;
+                let spans = header.magic == MAGIC_V2 && header.base_offset <= offset && offset <= header.last_offset();
+                if spans { rest.get(..size) } else { None }
+            });
+            if let Some(batch) = batch
+                && let Ok(header) = BatchHeader::parse_verified(batch)
+            {
+                return self.point_in_batch(batch, &header, position, offset, f);
+            }
+        }
+        let is_entry = entry.position > 0 || entry.offset != self.base_offset;
+        let mut position = entry.position as usize;
+        let mut first = true;
+        loop {
+            let Some(header) = data.get(position..).and_then(|rest| BatchHeader::parse(rest).ok()) else {
+                return Ok(Err(f));
+            };
+            let size = match header.size_in_bytes() {
+                Ok(size) if header.magic == MAGIC_V2 => size as usize,
+                _ => return Ok(Err(f)),
+            };
+            let Some(batch) = data.get(position..position.saturating_add(size)) else { return Ok(Err(f)) };
+            if first && is_entry && header.base_offset > entry.offset {
+                return Ok(Err(f));
+            }
+            first = false;
+            if header.last_offset() < offset {
+                position += size;
+                continue;
+            }
+            let header = BatchHeader::parse_verified(batch).map_err(|e| self.damaged(position as u64, offset, e))?;
+            return self.point_in_batch(batch, &header, position, offset, f);
+        }
+    }
+
+    /// The end of [`LogSegment::point_read`]: `f` with the first record at or
+    /// after `offset` of the CRC-checked `batch` at `position`.
+    fn point_in_batch<R, F: FnOnce(RecordRef<'_>) -> R>(
+        &self,
+        batch: &[u8],
+        header: &BatchHeader,
+        position: usize,
+        offset: i64,
+        f: F,
+    ) -> Result<std::result::Result<R, F>> {
+        if header.is_control() || header.compression() != Some(Compression::None) {
+            return Ok(Err(f));
+        }
+        let records = batch.get(RECORD_BATCH_OVERHEAD..).unwrap_or_default();
+        match point_record(header, records, offset).map_err(|e| self.damaged(position as u64, offset, e))? {
+            Some(record) => Ok(Ok(f(record))),
+            None => Ok(Err(f)),
+        }
     }
 
     /// Reads whole batches starting with the one that holds `start_offset`
