@@ -40,7 +40,7 @@
 //!   by hand (lengths only, no checks); `partition_views` is `read_from(0)`
 //!   through `RecordReader::for_each_view` (borrowed views). Warm page cache,
 //!   data flushed to disk before timing.
-//! - `random_read/{raw_pread,raw_pread_decode,partition,partition_lazy,partition_view}`: 10,000
+//! - `random_read/{raw_pread,raw_pread_decode,partition,partition_lazy,partition_view,partition_point}`: 10,000
 //!   pseudo-random offsets of the same partition; `partition.read(offset, 1)`,
 //!   then decode its first batch and find the record, against `pread` of the
 //!   batch holding the offset at its precomputed file position (into a reused
@@ -48,7 +48,9 @@
 //!   and search. `partition_lazy` takes the batch through
 //!   `FileBatches::new_lazy` (CRC up front, records checked as walked);
 //!   `partition_view` does too, then finds the record with
-//!   `RecordBatch::record_at` (borrowed views). Throughput in reads; the
+//!   `RecordBatch::record_at` (borrowed views); `partition_point` is
+//!   `Partition::read_record_at` (the point-read API: no copy, one CRC, one
+//!   record decoded). Throughput in reads; the
 //!   paired run also prints per-read latency percentiles.
 //!
 //! **No fsync in any timed phase**: `flush.messages` / `flush.ms` keep their
@@ -188,7 +190,19 @@ fn append_and_verify_with(dir: &Path, w: &Workload, config: &LogConfig, borrowed
     }
     assert_eq!(log.log_end_offset(), w.records.len() as i64, "log end offset");
     let files = log_files(dir);
-    let written: Vec<u8> = files.iter().flat_map(|p| std::fs::read(p).expect("read .log")).collect();
+    // An open partition's active `.log` ends in preallocated zeros: compare its data only.
+    let sizes: Vec<usize> = log.segments().expect("segments").iter().map(|s| s.size as usize).collect();
+    assert_eq!(sizes.len(), files.len(), "one .log per segment");
+    let written: Vec<u8> = files
+        .iter()
+        .zip(&sizes)
+        .flat_map(|(p, &size)| {
+            let mut bytes = std::fs::read(p).expect("read .log");
+            assert!(bytes.get(size..).unwrap_or_default().iter().all(|&b| b == 0), "only zeros past the data");
+            bytes.truncate(size);
+            bytes
+        })
+        .collect();
     let expected: Vec<u8> = w.batches.iter().flat_map(|b| b.iter().copied()).collect();
     assert_eq!(written.len(), expected.len(), "bytes written by the partition");
     if let Some(at) = written.iter().zip(&expected).position(|(a, b)| a != b) {
@@ -667,6 +681,16 @@ fn read_partition_view(log: &Partition, offset: i64) -> u64 {
     record.value().map_or(0, <[u8]>::len) as u64
 }
 
+/// `Partition::read_record_at`: the point-read API (index, header walk and
+/// one CRC in the mapping, only the wanted record decoded).
+fn read_partition_point(log: &Partition, offset: i64) -> u64 {
+    let len = log.read_record_at(offset, |r| {
+        assert_eq!(r.offset(), offset, "record at offset");
+        r.value().map_or(0, <[u8]>::len) as u64
+    });
+    len.expect("read").expect("record at offset")
+}
+
 /// One `pread` of the batch at `loc` into a fresh buffer, decoded down to the record.
 fn read_pread_decode(files: &[File], loc: Location, offset: i64) -> u64 {
     let mut buf = vec![0u8; loc.size];
@@ -706,6 +730,7 @@ fn bench_random_read(c: &mut Criterion, fx: &ReadFixture) {
         assert_eq!(read_partition(&fx.log, t), SMALL_VALUE as u64, "partition read of {t}");
         assert_eq!(read_partition_lazy(&fx.log, t), SMALL_VALUE as u64, "lazy partition read of {t}");
         assert_eq!(read_partition_view(&fx.log, t), SMALL_VALUE as u64, "view partition read of {t}");
+        assert_eq!(read_partition_point(&fx.log, t), SMALL_VALUE as u64, "point read of {t}");
         assert_eq!(read_pread_decode(&files, loc, t), SMALL_VALUE as u64, "pread of {t}");
     }
     for &t in targets.iter().take(100) {
@@ -715,14 +740,18 @@ fn bench_random_read(c: &mut Criterion, fx: &ReadFixture) {
         let record = record.expect("record at offset");
         assert_eq!(record.value(), w.records[t as usize].value.as_deref(), "value at {t}");
         assert_eq!(record.timestamp(), BASE_TIMESTAMP + t, "timestamp at {t}");
+        let point = fx.log.read_record_at(t, |r| (r.value().map(<[u8]>::to_vec), r.timestamp())).expect("read");
+        assert_eq!(point, Some((record.value().map(<[u8]>::to_vec), record.timestamp())), "point read at {t}");
     }
     let run_partition = || targets.iter().map(|&t| read_partition(&fx.log, black_box(t))).sum::<u64>();
     let run_lazy = || targets.iter().map(|&t| read_partition_lazy(&fx.log, black_box(t))).sum::<u64>();
     let run_view = || targets.iter().map(|&t| read_partition_view(&fx.log, black_box(t))).sum::<u64>();
+    let run_point = || targets.iter().map(|&t| read_partition_point(&fx.log, black_box(t))).sum::<u64>();
     let run_pread_decode = || targets.iter().zip(&locs).map(|(&t, &l)| read_pread_decode(&files, l, t)).sum::<u64>();
 
     if paired_enabled(GROUP) {
-        let names = ["raw_pread", "raw_pread_decode", "partition", "partition_lazy", "partition_view"];
+        let names =
+            ["raw_pread", "raw_pread_decode", "partition", "partition_lazy", "partition_view", "partition_point"];
         let rounds = interleave(
             READ_ROUNDS,
             READ_REPS,
@@ -733,6 +762,7 @@ fn bench_random_read(c: &mut Criterion, fx: &ReadFixture) {
                 contender(names[2], || timed(run_partition)),
                 contender(names[3], || timed(run_lazy)),
                 contender(names[4], || timed(run_view)),
+                contender(names[5], || timed(run_point)),
             ],
         );
         let title = format!("{GROUP} ({RANDOM_READS} reads of one record by offset)");
@@ -741,10 +771,12 @@ fn bench_random_read(c: &mut Criterion, fx: &ReadFixture) {
             let (p50, p99) = latencies(&targets, |_, t| read_partition(&fx.log, t));
             let (l50, l99) = latencies(&targets, |_, t| read_partition_lazy(&fx.log, t));
             let (v50, v99) = latencies(&targets, |_, t| read_partition_view(&fx.log, t));
+            let (q50, q99) = latencies(&targets, |_, t| read_partition_point(&fx.log, t));
             let (b50, b99) = latencies(&targets, |i, t| read_pread_decode(&files, locs[i], t));
             println!(
                 "  per-read latency: partition p50 {p50:?} p99 {p99:?}; partition_lazy p50 {l50:?} p99 {l99:?}; \
-                 partition_view p50 {v50:?} p99 {v99:?}; raw_pread_decode p50 {b50:?} p99 {b99:?}"
+                 partition_view p50 {v50:?} p99 {v99:?}; partition_point p50 {q50:?} p99 {q99:?}; \
+                 raw_pread_decode p50 {b50:?} p99 {b99:?}"
             );
         }
     }
@@ -763,6 +795,7 @@ fn bench_random_read(c: &mut Criterion, fx: &ReadFixture) {
     group.bench_function("partition", |b| b.iter_custom(|n| (0..n).map(|_| timed(run_partition)).sum()));
     group.bench_function("partition_lazy", |b| b.iter_custom(|n| (0..n).map(|_| timed(run_lazy)).sum()));
     group.bench_function("partition_view", |b| b.iter_custom(|n| (0..n).map(|_| timed(run_view)).sum()));
+    group.bench_function("partition_point", |b| b.iter_custom(|n| (0..n).map(|_| timed(run_point)).sum()));
     group.finish();
 }
 

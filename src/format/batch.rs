@@ -438,6 +438,59 @@ impl RecordBatch {
     }
 }
 
+/// The first record at or after `offset` of an uncompressed batch: `data`
+/// is its records (the bytes after the header) and `header` its header,
+/// whose CRC the caller has checked. `None` when every record is below
+/// `offset`.
+///
+/// In a batch with dense offsets (every batch this crate writes, and any
+/// batch compaction has not thinned) the records before the wanted one are
+/// stepped over by their length prefixes alone and only that record is
+/// decoded and validated: a point read costs one record's decoding, not the
+/// batch's. Otherwise (or when the prefixes lead astray) the records are
+/// walked and validated one by one, as [`RecordBatch::record_refs`] does.
+///
+/// # Errors
+///
+/// [`Error::MalformedBatch`] for a malformed record at or before the one returned.
+pub(crate) fn point_record<'a>(header: &BatchHeader, data: &'a [u8], offset: i64) -> Result<Option<RecordRef<'a>>> {
+    let skip = offset.saturating_sub(header.base_offset);
+    let dense = header.record_count > 0 && i64::from(header.last_offset_delta) + 1 == i64::from(header.record_count);
+    if dense && skip > 0 && skip < i64::from(header.record_count) {
+        // Record `skip` holds `offset`: find its start by the length prefixes.
+        let mut pos = 0usize;
+        let mut found = true;
+        for _ in 0..skip {
+            let mut reader = SliceReader::new(data.get(pos..).unwrap_or_default());
+            match varint(&mut reader).ok().and_then(|len| usize::try_from(len).ok()) {
+                Some(len) => pos = pos.saturating_add(reader.position()).saturating_add(len),
+                None => {
+                    found = false;
+                    break;
+                }
+            }
+        }
+        // `skip` < record_count ≤ i32::MAX: both conversions are exact.
+        let (index, previous) = (skip as u32, skip as i32 - 1);
+        let mut cursor = Cursor { pos, index, previous_delta: Some(previous) };
+        if found
+            && let Some(Ok(record)) = cursor.step_view(header, data)
+            && record.offset == offset
+        {
+            return Ok(Some(record));
+        }
+        // Astray: the checked walk below says what is wrong.
+    }
+    let mut cursor = Cursor::default();
+    while let Some(record) = cursor.step_view(header, data) {
+        let record = record.map_err(Error::malformed)?;
+        if record.offset >= offset {
+            return Ok(Some(record));
+        }
+    }
+    Ok(None)
+}
+
 /// Byte ranges of one record's fields inside the records data.
 struct RecordFields {
     timestamp_delta: i64,

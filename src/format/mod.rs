@@ -9,6 +9,7 @@ mod rebuild;
 mod record;
 pub(crate) mod varint;
 
+pub(crate) use batch::point_record;
 pub use batch::{
     BatchHeader, HEADER_SIZE_UP_TO_MAGIC, LOG_OVERHEAD, MAGIC_V2, NO_PARTITION_LEADER_EPOCH, NO_PRODUCER_EPOCH,
     NO_PRODUCER_ID, NO_SEQUENCE, NO_TIMESTAMP, RECORD_BATCH_OVERHEAD, RecordBatch, RecordRefs, Records,

@@ -67,6 +67,16 @@ impl Index<OffsetPosition> {
             .unwrap_or(OffsetPosition { offset: self.base_offset(), position: 0 })
     }
 
+    /// [`OffsetIndex::lookup`], with the entry after it (the first whose
+    /// offset is > `target`), if any: the batch holding `target` usually
+    /// starts at that entry's position (a point read then walks no header).
+    pub fn lookup_with_next(&self, target: i64) -> (OffsetPosition, Option<OffsetPosition>) {
+        let floor = self.floor_slot(target, |e| e.offset);
+        let entry = floor.and_then(|slot| self.entry(slot));
+        let next = self.entry(floor.map_or(0, |slot| slot + 1));
+        (entry.unwrap_or(OffsetPosition { offset: self.base_offset(), position: 0 }), next)
+    }
+
     /// Adds an entry; its offset must exceed the last entry's and fit the
     /// segment's relative offsets.
     pub fn append(&mut self, offset: i64, position: u32) -> Result<()> {
