@@ -67,6 +67,14 @@
 //!   the directory are fsynced); retention and truncation first record the
 //!   new state, then rename files, so a crash part-way leaves the old or the
 //!   new log, with at most some segments deleted late.
+//! - **Compaction** cleans only flushed data (it flushes first). Each group
+//!   of segments it rewrites is synced as `.cleaned` files, the state file
+//!   then lists the segments as they will be, and the swap renames (`.swap`,
+//!   old segments to `.deleted`, final names) are each followed by a
+//!   directory fsync: after a crash anywhere, each group reopens exactly old
+//!   or exactly new (a pass over several groups may be half done), and every
+//!   key's latest value is there. The next pass's start is durable in the
+//!   partition's state (and the store's `cleaner-offset-checkpoint`).
 //! - **A failed write or fsync** poisons the partition: further writes fail
 //!   with [`Error::Poisoned`] until it is reopened, and nothing after the last
 //!   successful flush is assumed to be on disk.

@@ -296,3 +296,37 @@ fn cleaner_settings_are_validated() {
     let c = StoreConfig::new().set("log.cleaner.backoff.ms", "5").unwrap();
     assert_eq!(c.cleaner_backoff_ms(), 5);
 }
+
+/// `compact,delete` applies both: retention deletes whole old segments, and
+/// cleaning keeps the latest value of each key in what is left; a first
+/// dirty offset below the new log start restarts there.
+#[test]
+fn compact_and_delete_apply_both() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = ManualClock::new(T0);
+    let config =
+        LogConfig::new().cleanup_policy(CleanupPolicy::CompactDelete).segment_bytes(1_000).retention_ms(60_000);
+    let p = open(dir.path(), config, &clock);
+    for i in 0..100i64 {
+        put(&p, &format!("k{}", i % 4), Some("old"), T0);
+    }
+    clock.advance(120_000);
+    for i in 0..100i64 {
+        put(&p, &format!("k{}", i % 4), Some("new"), T0 + 120_000);
+    }
+    let retention = p.enforce_retention().unwrap();
+    assert!(!retention.deleted_segments.is_empty(), "time retention applies");
+    let start = p.log_start_offset();
+    assert!(start > 50, "segments of only old records are gone: {start}");
+    p.compact_with(&CleanerOptions::new().first_dirty_offset(0)).unwrap();
+    assert!(p.first_dirty_offset() >= start);
+    let got = contents(&p);
+    assert!(got.iter().all(|(_, _, v)| v.as_deref() == Some("new")));
+    let mut per_key = BTreeMap::new();
+    for (o, k, _) in &got {
+        per_key.insert(k.clone(), *o);
+    }
+    assert_eq!(per_key.len(), 4, "every key still has its latest value");
+    // DeleteRecords is allowed when the policy deletes too.
+    p.delete_records(p.log_start_offset() + 1).unwrap();
+}
