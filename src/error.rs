@@ -200,6 +200,36 @@ pub enum Error {
         name: String,
     },
 
+    /// No consumer group of that name has committed offsets.
+    #[error("consumer group {group:?} has no committed offsets")]
+    UnknownGroup {
+        /// The group id given.
+        group: String,
+    },
+
+    /// An offset that cannot be committed or sought to (negative).
+    #[error("offset {offset} is not a valid position (offsets are at least 0)")]
+    InvalidOffset {
+        /// The offset given.
+        offset: i64,
+    },
+
+    /// A consumer was asked about a partition it is not assigned.
+    #[error("partition {topic}-{partition} is not assigned to this consumer")]
+    NotAssigned {
+        /// The topic.
+        topic: String,
+        /// The partition.
+        partition: u32,
+    },
+
+    /// A consumer without a group id was asked to commit or to use committed offsets.
+    #[error("this consumer has no group.id: {what} needs one")]
+    NoGroup {
+        /// What needed the group.
+        what: &'static str,
+    },
+
     /// A topic with that name exists already.
     #[error("topic {name:?} already exists")]
     TopicExists {

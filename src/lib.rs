@@ -107,12 +107,18 @@ pub mod store;
 pub mod topic;
 
 mod cleaner;
+mod clients;
 #[cfg(test)]
 mod crash_sim;
 mod dirlock;
 mod fsutil;
+mod notify;
 
 pub use cleaner::{CleanableRange, CleanerOptions};
+pub use clients::{
+    AutoOffsetReset, Consumer, ConsumerConfig, GroupPartitionOffsets, INTERNAL_TOPICS, OFFSETS_TOPIC, OffsetReset,
+    PolledRecord,
+};
 pub use config::LogConfig;
 pub use error::{BatchProblem, Error, Result};
 pub use format::{

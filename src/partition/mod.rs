@@ -268,6 +268,8 @@ struct Inner {
     store_lock: Mutex<Option<SharedLock>>,
     /// Held by a cleaning pass: one at a time.
     cleaning: Mutex<()>,
+    /// Consumers' notifiers, pinged with the waiters when records arrive.
+    listeners: Mutex<Vec<std::sync::Weak<crate::notify::Notifier>>>,
 }
 
 /// What a [`Partition::flush`] syncs, decided under the writer lock.
@@ -378,6 +380,7 @@ impl Partition {
             lock: Mutex::new(Some(lock)),
             store_lock: Mutex::new(None),
             cleaning: Mutex::new(()),
+            listeners: Mutex::new(Vec::new()),
         };
         Ok(Self { inner: Arc::new(inner) })
     }
@@ -812,8 +815,32 @@ impl Partition {
     }
 
     fn notify_arrivals(&self) {
-        let _guard = self.inner.arrivals.lock();
-        self.inner.arrived.notify_all();
+        {
+            let _guard = self.inner.arrivals.lock();
+            self.inner.arrived.notify_all();
+        }
+        let mut listeners = self.inner.listeners.lock();
+        listeners.retain(|l| match l.upgrade() {
+            Some(notifier) => {
+                notifier.ping();
+                true
+            }
+            None => false,
+        });
+    }
+
+    /// Pings `notifier` whenever records arrive while someone is registered
+    /// as waiting (see [`Partition::waiting`]) or the partition closes.
+    pub(crate) fn listen(&self, notifier: &Arc<crate::notify::Notifier>) {
+        let mut listeners = self.inner.listeners.lock();
+        if !listeners.iter().any(|l| std::ptr::eq(l.as_ptr(), Arc::as_ptr(notifier))) {
+            listeners.push(Arc::downgrade(notifier));
+        }
+    }
+
+    /// Registers a waiter until the guard drops: appends notify while one is.
+    pub(crate) fn waiting(&self) -> Waiting<'_> {
+        Waiting::register(&self.inner.waiters)
     }
 
     /// Seals the active segment and starts a new one at the log end offset
@@ -1471,7 +1498,8 @@ fn kept_prefix_of_batch(segment: &LogSegment, offset: i64) -> Result<Option<Reco
 }
 
 /// Counts a caller of [`Partition::wait_for_data`] while it waits.
-struct Waiting<'a>(&'a AtomicUsize);
+/// A registered waiter (see [`Partition::waiting`]).
+pub(crate) struct Waiting<'a>(&'a AtomicUsize);
 
 impl<'a> Waiting<'a> {
     fn register(waiters: &'a AtomicUsize) -> Self {

@@ -39,6 +39,7 @@ const SYNONYMS: &[(&str, &[(&str, i64)])] = &[
 /// Broker keys with no topic counterpart, and their defaults.
 const BROKER_ONLY: &[(&str, &str)] = &[
     ("num.partitions", "1"),
+    ("offsets.topic.num.partitions", "1"),
     ("log.retention.check.interval.ms", "300000"),
     ("log.flush.offset.checkpoint.interval.ms", "60000"),
     ("log.flush.start.offset.checkpoint.interval.ms", "60000"),
@@ -125,7 +126,9 @@ impl StoreConfig {
             } else {
                 self.number(key).is_some_and(|n| n >= 0)
             };
-            if !ok || (key == "num.partitions" && self.num_partitions() == 0) {
+            let zero_partitions = (key == "num.partitions" || key == "offsets.topic.num.partitions")
+                && self.number(key).is_some_and(|n| n == 0);
+            if !ok || zero_partitions {
                 return Err(invalid(key, value, "not a valid value"));
             }
             if key == "log.cleaner.threads" && self.number(key).unwrap_or(1) < 1 {
@@ -234,6 +237,13 @@ impl StoreConfig {
     /// `num.partitions`: partitions of topics created without a count (default 1).
     pub fn num_partitions(&self) -> u32 {
         self.number("num.partitions").and_then(|n| u32::try_from(n).ok()).unwrap_or(1)
+    }
+
+    /// `offsets.topic.num.partitions`: partitions of `__consumer_offsets`
+    /// (default 1 for an embedded store; Kafka's default is 50, and with 50
+    /// each group's partition is the one Kafka would choose).
+    pub fn offsets_topic_partitions(&self) -> u32 {
+        self.number("offsets.topic.num.partitions").and_then(|n| u32::try_from(n).ok()).filter(|&n| n > 0).unwrap_or(1)
     }
 
     /// `log.retention.check.interval.ms` (default 300000).

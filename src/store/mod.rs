@@ -52,6 +52,8 @@ pub(crate) struct Shared {
     pub topics: RwLock<BTreeMap<String, Topic>>,
     /// Held across each metadata change's read, write and apply.
     pub metadata: Mutex<()>,
+    /// Consumer groups' committed offsets, read from `__consumer_offsets` on first use.
+    pub committed: Mutex<Option<crate::clients::Committed>>,
 }
 
 impl Shared {
@@ -84,10 +86,10 @@ impl Shared {
 /// ```
 #[derive(Debug)]
 pub struct Store {
-    shared: Arc<Shared>,
+    pub(crate) shared: Arc<Shared>,
     maintenance: Option<Maintenance>,
     /// Shared with every topic and partition handle.
-    lock: SharedLock,
+    pub(crate) lock: SharedLock,
     /// `close` ran: dropping has nothing left to do.
     closed: bool,
 }
@@ -104,6 +106,7 @@ impl Store {
             config,
             topics: RwLock::new(BTreeMap::new()),
             metadata: Mutex::new(()),
+            committed: Mutex::new(None),
         });
         load_topics(&shared, &lock)?;
         let maintenance = shared.config.maintenance_enabled().then(|| Maintenance::start(shared.clone()));
@@ -170,8 +173,14 @@ impl Store {
         self.shared.topics.read().get(name).cloned().ok_or_else(|| Error::UnknownTopic { name: name.to_string() })
     }
 
-    /// Names of all topics, sorted.
+    /// Names of all topics, sorted, without the store's internal topics
+    /// (`__consumer_offsets`; see [`Store::all_topics`]).
     pub fn topics(&self) -> Vec<String> {
+        self.all_topics().into_iter().filter(|t| !crate::clients::INTERNAL_TOPICS.contains(&t.as_str())).collect()
+    }
+
+    /// Names of all topics, internal ones included, sorted.
+    pub fn all_topics(&self) -> Vec<String> {
         self.shared.topics.read().keys().cloned().collect()
     }
 

@@ -1,0 +1,476 @@
+//! [`Consumer`]: reads the partitions assigned to it, fairly, from committed
+//! or chosen positions; commits its positions to its group.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use super::committed;
+use crate::error::{Error, Result};
+use crate::format::ConsumerRecord;
+use crate::notify::Notifier;
+use crate::partition::{Partition, RecordReader};
+use crate::store::{Shared, Store};
+use crate::topic::Topic;
+
+/// `auto.offset.reset`: where a consumer starts in a partition without a
+/// committed offset, or whose position fell out of the log (retention or
+/// delete-records moved the log start past it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum AutoOffsetReset {
+    /// The log start offset.
+    Earliest,
+    /// The log end offset (Kafka's default): only records written from now on.
+    #[default]
+    Latest,
+    /// No reset: polling fails with [`Error::OffsetOutOfRange`].
+    None,
+}
+
+/// A consumer's settings, with Kafka's names and defaults.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConsumerConfig {
+    group_id: Option<String>,
+    auto_offset_reset: AutoOffsetReset,
+    enable_auto_commit: bool,
+    auto_commit_interval_ms: i64,
+    max_poll_records: usize,
+}
+
+impl Default for ConsumerConfig {
+    fn default() -> Self {
+        Self {
+            group_id: None,
+            auto_offset_reset: AutoOffsetReset::Latest,
+            enable_auto_commit: true,
+            auto_commit_interval_ms: 5_000,
+            max_poll_records: 500,
+        }
+    }
+}
+
+impl ConsumerConfig {
+    /// Kafka's defaults: no group, `auto.offset.reset=latest`, auto-commit
+    /// every 5 s (when there is a group), at most 500 records per poll.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// `group.id`: the group whose committed offsets the consumer starts
+    /// from and commits to.
+    pub fn group_id(mut self, group: impl Into<String>) -> Self {
+        self.group_id = Some(group.into());
+        self
+    }
+
+    /// `auto.offset.reset`.
+    pub fn auto_offset_reset(mut self, reset: AutoOffsetReset) -> Self {
+        self.auto_offset_reset = reset;
+        self
+    }
+
+    /// `enable.auto.commit` (default true; only with a group).
+    pub fn enable_auto_commit(mut self, enabled: bool) -> Self {
+        self.enable_auto_commit = enabled;
+        self
+    }
+
+    /// `auto.commit.interval.ms` (default 5000).
+    pub fn auto_commit_interval_ms(mut self, ms: i64) -> Self {
+        self.auto_commit_interval_ms = ms;
+        self
+    }
+
+    /// `max.poll.records` (default 500, at least 1).
+    pub fn max_poll_records(mut self, n: usize) -> Self {
+        self.max_poll_records = n.max(1);
+        self
+    }
+}
+
+/// A record with the topic and partition it came from.
+#[derive(Debug, Clone)]
+pub struct PolledRecord {
+    /// The topic.
+    pub topic: Arc<str>,
+    /// The partition.
+    pub partition: u32,
+    /// The record.
+    pub record: ConsumerRecord,
+}
+
+#[derive(Debug)]
+struct Assigned {
+    topic: Arc<str>,
+    number: u32,
+    partition: Partition,
+    /// The offset of the next record to return; `None` until resolved.
+    position: Option<i64>,
+    reader: Option<RecordReader>,
+}
+
+/// Reads records from the partitions assigned to it, round-robin, starting
+/// at each partition's committed offset (with a group) or per
+/// `auto.offset.reset`. `poll` blocks on one notification for all its
+/// partitions. With a group, positions are committed by
+/// [`Consumer::commit_sync`], by auto-commit during `poll`, and on
+/// [`Consumer::close`].
+///
+/// ```
+/// use std::time::Duration;
+/// use topiclog::{AutoOffsetReset, ConsumerConfig, Record, Store, StoreConfig, TopicConfig};
+///
+/// let dir = tempfile::tempdir()?;
+/// let store = Store::open(dir.path(), StoreConfig::new())?;
+/// let orders = store.create_topic("orders", 2, TopicConfig::new())?;
+/// orders.send_to(0, Record::new().value("a"))?;
+/// orders.send_to(1, Record::new().value("b"))?;
+/// let config = ConsumerConfig::new().group_id("billing").auto_offset_reset(AutoOffsetReset::Earliest);
+/// let mut consumer = store.consumer(config)?;
+/// consumer.assign(&[("orders", 0), ("orders", 1)])?;
+/// let records = consumer.poll(Duration::from_millis(100))?;
+/// assert_eq!(records.len(), 2);
+/// consumer.commit_sync()?;
+/// assert_eq!(store.committed_offset("billing", "orders", 1)?, Some(1));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug)]
+pub struct Consumer {
+    shared: Arc<Shared>,
+    offsets_topic: Option<Topic>,
+    config: ConsumerConfig,
+    assigned: Vec<Assigned>,
+    notifier: Arc<Notifier>,
+    /// The partition the next poll reads first (fairness).
+    next: usize,
+    last_commit: Instant,
+    closed: bool,
+}
+
+impl Store {
+    /// A consumer of this store's topics.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidConfig`] for an empty group id; errors of creating
+    /// or reading `__consumer_offsets` when a group is set.
+    pub fn consumer(&self, config: ConsumerConfig) -> Result<Consumer> {
+        let offsets_topic = match &config.group_id {
+            Some(group) if group.is_empty() => {
+                return Err(Error::InvalidConfig {
+                    key: "group.id".into(),
+                    value: String::new(),
+                    reason: "a group id cannot be empty".into(),
+                });
+            }
+            Some(_) => Some(self.offsets_topic()?),
+            None => None,
+        };
+        Ok(Consumer {
+            shared: self.shared.clone(),
+            offsets_topic,
+            config,
+            assigned: Vec::new(),
+            notifier: Arc::new(Notifier::default()),
+            next: 0,
+            last_commit: Instant::now(),
+            closed: false,
+        })
+    }
+}
+
+impl Consumer {
+    /// Reads exactly these partitions from now on (replacing any earlier
+    /// assignment); positions of partitions kept stay.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::UnknownTopic`], [`Error::UnknownPartition`].
+    pub fn assign(&mut self, partitions: &[(&str, u32)]) -> Result<()> {
+        let mut assigned = Vec::with_capacity(partitions.len());
+        for &(topic, number) in partitions {
+            if let Some(i) = self.assigned.iter().position(|a| &*a.topic == topic && a.number == number) {
+                assigned.push(self.assigned.swap_remove(i));
+                continue;
+            }
+            let handle = self.shared.topics.read().get(topic).cloned();
+            let t = handle.ok_or_else(|| Error::UnknownTopic { name: topic.to_string() })?;
+            let partition = t.partition(number)?;
+            partition.listen(&self.notifier);
+            assigned.push(Assigned { topic: Arc::from(topic), number, partition, position: None, reader: None });
+        }
+        self.assigned = assigned;
+        self.next = 0;
+        Ok(())
+    }
+
+    /// The partitions assigned, as (topic, partition).
+    pub fn assignment(&self) -> Vec<(String, u32)> {
+        self.assigned.iter().map(|a| (a.topic.to_string(), a.number)).collect()
+    }
+
+    fn find(&mut self, topic: &str, partition: u32) -> Result<&mut Assigned> {
+        self.assigned
+            .iter_mut()
+            .find(|a| &*a.topic == topic && a.number == partition)
+            .ok_or_else(|| Error::NotAssigned { topic: topic.to_string(), partition })
+    }
+
+    /// Moves the position in `topic`/`partition` to `offset` (checked on the next poll).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::NotAssigned`]; [`Error::InvalidOffset`] for a negative offset.
+    pub fn seek(&mut self, topic: &str, partition: u32, offset: i64) -> Result<()> {
+        if offset < 0 {
+            return Err(Error::InvalidOffset { offset });
+        }
+        let a = self.find(topic, partition)?;
+        a.position = Some(offset);
+        a.reader = None;
+        Ok(())
+    }
+
+    /// Moves to the log start of every assigned partition.
+    ///
+    /// # Errors
+    ///
+    /// None today; kept fallible for symmetry with `seek`.
+    pub fn seek_to_beginning(&mut self) -> Result<()> {
+        for a in &mut self.assigned {
+            a.position = Some(a.partition.log_start_offset());
+            a.reader = None;
+        }
+        Ok(())
+    }
+
+    /// Moves to the log end of every assigned partition.
+    ///
+    /// # Errors
+    ///
+    /// None today; kept fallible for symmetry with `seek`.
+    pub fn seek_to_end(&mut self) -> Result<()> {
+        for a in &mut self.assigned {
+            a.position = Some(a.partition.log_end_offset());
+            a.reader = None;
+        }
+        Ok(())
+    }
+
+    /// The offset of the next record `poll` returns from `topic`/`partition`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::NotAssigned`]; [`Error::OffsetOutOfRange`] with
+    /// `auto.offset.reset=none` and no usable position.
+    pub fn position(&mut self, topic: &str, partition: u32) -> Result<i64> {
+        let i = self
+            .assigned
+            .iter()
+            .position(|a| &*a.topic == topic && a.number == partition)
+            .ok_or_else(|| Error::NotAssigned { topic: topic.to_string(), partition })?;
+        self.resolve(i)
+    }
+
+    /// The position of assigned partition `i`, resolved from the committed
+    /// offset or `auto.offset.reset`, and reset when out of the log.
+    fn resolve(&mut self, i: usize) -> Result<i64> {
+        let group = self.config.group_id.clone();
+        let reset = self.config.auto_offset_reset;
+        let Some(a) = self.assigned.get(i) else {
+            return Err(Error::NotAssigned { topic: String::new(), partition: 0 });
+        };
+        let (start, end) = (a.partition.log_start_offset(), a.partition.log_end_offset());
+        let mut position = a.position;
+        if position.is_none()
+            && let (Some(group), Some(topic)) = (&group, &self.offsets_topic)
+        {
+            position = committed::committed_offset(&self.shared, topic, group, &a.topic, a.number)?;
+        }
+        let position = match position {
+            Some(p) if p >= start && p <= end => p,
+            other => match reset {
+                AutoOffsetReset::Earliest => start,
+                AutoOffsetReset::Latest => end,
+                AutoOffsetReset::None => {
+                    return Err(Error::OffsetOutOfRange {
+                        offset: other.unwrap_or(-1),
+                        log_start_offset: start,
+                        log_end_offset: end,
+                    });
+                }
+            },
+        };
+        if let Some(a) = self.assigned.get_mut(i) {
+            if a.position != Some(position) {
+                a.reader = None;
+            }
+            a.position = Some(position);
+        }
+        Ok(position)
+    }
+
+    /// Records from the assigned partitions, at most `max.poll.records`,
+    /// taking turns so that every partition with records gets some. Waits
+    /// up to `timeout` for records when none are there (one wake-up for all
+    /// partitions). With auto-commit, commits positions once
+    /// `auto.commit.interval.ms` has passed since the last commit.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::OffsetOutOfRange`] with `auto.offset.reset=none`; read
+    /// errors (each returned once: [`Error::CorruptSegment`], ...);
+    /// [`Error::Closed`] after `close`.
+    pub fn poll(&mut self, timeout: Duration) -> Result<Vec<PolledRecord>> {
+        if self.closed {
+            return Err(Error::Closed { dir: self.shared.dir.clone() });
+        }
+        self.maybe_auto_commit()?;
+        let deadline = Instant::now() + timeout;
+        loop {
+            let records = self.fetch()?;
+            if !records.is_empty() || self.assigned.is_empty() {
+                return Ok(records);
+            }
+            let seen = self.notifier.generation();
+            let waiting: Vec<_> = self.assigned.iter().map(|a| a.partition.waiting()).collect();
+            let ready = self.assigned.iter().any(|a| a.position.is_none_or(|p| a.partition.log_end_offset() > p));
+            let woke = ready || self.notifier.wait_past(seen, deadline);
+            drop(waiting);
+            if !woke {
+                return Ok(Vec::new());
+            }
+        }
+    }
+
+    fn fetch(&mut self) -> Result<Vec<PolledRecord>> {
+        let n = self.assigned.len();
+        let mut out = Vec::new();
+        if n == 0 {
+            return Ok(out);
+        }
+        // A fair share each, then whatever room is left, starting after the
+        // partition that started last time.
+        let budget = self.config.max_poll_records;
+        let share = budget.div_ceil(n);
+        let start = self.next % n;
+        self.next = (start + 1) % n;
+        for round in 0..2 {
+            for k in 0..n {
+                let room = budget - out.len();
+                if room == 0 {
+                    return Ok(out);
+                }
+                let limit = if round == 0 { share.min(room) } else { room };
+                self.fetch_from((start + k) % n, limit, &mut out)?;
+            }
+        }
+        Ok(out)
+    }
+
+    fn fetch_from(&mut self, i: usize, limit: usize, out: &mut Vec<PolledRecord>) -> Result<()> {
+        let position = self.resolve(i)?;
+        let Some(a) = self.assigned.get_mut(i) else { return Ok(()) };
+        if a.partition.log_end_offset() <= position {
+            return Ok(());
+        }
+        if a.reader.is_none() {
+            a.reader = Some(a.partition.read_from(position)?);
+        }
+        let Some(reader) = a.reader.as_mut() else { return Ok(()) };
+        let mut taken = 0;
+        while taken < limit {
+            match reader.next() {
+                None => break,
+                Some(Ok(record)) => {
+                    a.position = Some(record.offset() + 1);
+                    out.push(PolledRecord { topic: a.topic.clone(), partition: a.number, record });
+                    taken += 1;
+                }
+                Some(Err(e)) => {
+                    a.position = Some(RecordReader::position(reader));
+                    if matches!(e, Error::OffsetOutOfRange { .. }) {
+                        // The log start moved past the position: reset next time.
+                        a.reader = None;
+                        if self.config.auto_offset_reset != AutoOffsetReset::None {
+                            return Ok(());
+                        }
+                    }
+                    return Err(e);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Commits the current position of every assigned partition whose
+    /// position is known, durable when this returns.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::NoGroup`] without a `group.id`; errors of the commit.
+    pub fn commit_sync(&mut self) -> Result<()> {
+        let offsets: Vec<(String, u32, i64)> =
+            self.assigned.iter().filter_map(|a| a.position.map(|p| (a.topic.to_string(), a.number, p))).collect();
+        self.commit_offsets(&offsets)
+    }
+
+    /// Commits explicit offsets (the next offset to consume) for this consumer's group.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::NoGroup`] without a `group.id`; [`Error::InvalidOffset`];
+    /// errors of the commit.
+    pub fn commit_offsets(&mut self, offsets: &[(String, u32, i64)]) -> Result<()> {
+        let (Some(group), Some(topic)) = (&self.config.group_id, &self.offsets_topic) else {
+            return Err(Error::NoGroup { what: "commit" });
+        };
+        committed::commit(&self.shared, topic, group, offsets)?;
+        self.last_commit = Instant::now();
+        Ok(())
+    }
+
+    /// The offset this consumer's group committed for `topic`/`partition`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::NoGroup`] without a `group.id`.
+    pub fn committed(&self, topic: &str, partition: u32) -> Result<Option<i64>> {
+        let (Some(group), Some(t)) = (&self.config.group_id, &self.offsets_topic) else {
+            return Err(Error::NoGroup { what: "committed offsets" });
+        };
+        committed::committed_offset(&self.shared, t, group, topic, partition)
+    }
+
+    /// Records between the position and the log end of `topic`/`partition`.
+    ///
+    /// # Errors
+    ///
+    /// As [`Consumer::position`].
+    pub fn lag(&mut self, topic: &str, partition: u32) -> Result<i64> {
+        let position = self.position(topic, partition)?;
+        let end = self.find(topic, partition)?.partition.log_end_offset();
+        Ok(end.saturating_sub(position).max(0))
+    }
+
+    fn auto_commits(&self) -> bool {
+        self.config.enable_auto_commit && self.config.group_id.is_some()
+    }
+
+    fn maybe_auto_commit(&mut self) -> Result<()> {
+        let interval = Duration::from_millis(self.config.auto_commit_interval_ms.max(0) as u64);
+        if self.auto_commits() && self.last_commit.elapsed() >= interval {
+            self.commit_sync()?;
+        }
+        Ok(())
+    }
+
+    /// Commits the positions when auto-commit is on, and ends the consumer.
+    ///
+    /// # Errors
+    ///
+    /// Errors of the final commit.
+    pub fn close(mut self) -> Result<()> {
+        self.closed = true;
+        if self.auto_commits() { self.commit_sync() } else { Ok(()) }
+    }
+}

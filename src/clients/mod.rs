@@ -1,0 +1,15 @@
+//! Clients of a store: consumers with committed offsets (kept, as in Kafka,
+//! in the compacted internal topic `__consumer_offsets`) and group
+//! administration.
+//!
+//! Compatibility note: an embedded store gives `__consumer_offsets` one
+//! partition by default (`offsets.topic.num.partitions`); with Kafka's 50,
+//! each group's commits land on the partition Kafka would choose.
+
+mod committed;
+mod consumer;
+pub(crate) mod offsets_codec;
+
+pub(crate) use committed::Committed;
+pub use committed::{GroupPartitionOffsets, INTERNAL_TOPICS, OFFSETS_TOPIC, OffsetReset};
+pub use consumer::{AutoOffsetReset, Consumer, ConsumerConfig, PolledRecord};
