@@ -230,6 +230,42 @@ pub enum Error {
         what: &'static str,
     },
 
+    /// A key or value could not be serialized.
+    #[error("cannot serialize a record for topic {topic:?}: {reason}")]
+    Serialization {
+        /// The topic.
+        topic: String,
+        /// What the serializer said.
+        reason: String,
+    },
+
+    /// A record's key or value could not be deserialized.
+    #[error("cannot deserialize the record at {topic}-{partition} offset {offset}: {reason}")]
+    Deserialization {
+        /// The topic.
+        topic: String,
+        /// The partition.
+        partition: u32,
+        /// The record's offset.
+        offset: i64,
+        /// What the deserializer said.
+        reason: String,
+    },
+
+    /// The producer was closed.
+    #[error("the producer is closed")]
+    ProducerClosed,
+
+    /// A producer's batch could not be appended; every record of it failed.
+    #[error("appending a producer batch to partition {partition} failed: {source}")]
+    ProducerAppend {
+        /// The partition.
+        partition: u32,
+        /// The append's error.
+        #[source]
+        source: std::sync::Arc<Error>,
+    },
+
     /// A topic with that name exists already.
     #[error("topic {name:?} already exists")]
     TopicExists {

@@ -116,8 +116,9 @@ mod notify;
 
 pub use cleaner::{CleanableRange, CleanerOptions};
 pub use clients::{
-    AutoOffsetReset, Consumer, ConsumerConfig, GroupPartitionOffsets, INTERNAL_TOPICS, OFFSETS_TOPIC, OffsetReset,
-    PolledRecord,
+    AutoOffsetReset, BytesSerde, Consumer, ConsumerConfig, Deserializer, GroupPartitionOffsets, INTERNAL_TOPICS,
+    NumberSerde, OFFSETS_TOPIC, OffsetReset, PolledRecord, Producer, ProducerConfig, SendHandle, Serializer,
+    StringSerde, UnitSerde,
 };
 pub use config::LogConfig;
 pub use error::{BatchProblem, Error, Result};

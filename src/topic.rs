@@ -213,6 +213,68 @@ impl Topic {
         self.inner.state.read().keyless
     }
 
+    /// The store clock's time (producers stamp records with it).
+    pub(crate) fn clock_now_ms(&self) -> i64 {
+        self.inner.clock.now_ms()
+    }
+
+    /// The partition the keyless strategy picks for a record of `size` bytes.
+    pub(crate) fn keyless_partition(&self, size: u64) -> u32 {
+        let count = self.partition_count();
+        self.inner.partitioner.lock().keyless(count, size)
+    }
+
+    /// Appends records, each to the partition [`Topic::send`] would choose,
+    /// as one batch per partition (in the order given within each); returns
+    /// where each went, in the order given.
+    ///
+    /// ```
+    /// use topiclog::{Record, Store, StoreConfig, TopicConfig};
+    /// let dir = tempfile::tempdir()?;
+    /// let store = Store::open(dir.path(), StoreConfig::new())?;
+    /// let t = store.create_topic("t", 3, TopicConfig::new())?;
+    /// let sent = t.send_batch((0..100).map(|i| Record::new().key(format!("k{}", i % 7)).value("v")).collect())?;
+    /// assert_eq!(sent.len(), 100);
+    /// let batches: usize = (0..3).map(|p| t.partition(p).unwrap().read(0, 1 << 20).map(|b| topiclog::FileBatches::new(b, 0).count()).unwrap()).sum();
+    /// assert!(batches <= 3);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// As [`Partition::append`]: the records of a partition whose append
+    /// failed are not written; batches already appended to other partitions stay.
+    pub fn send_batch(&self, records: Vec<Record>) -> Result<Vec<SendResult>> {
+        self.check_live()?;
+        let count = self.partition_count();
+        let mut by_partition: BTreeMap<u32, Vec<(usize, Record)>> = BTreeMap::new();
+        for (i, record) in records.into_iter().enumerate() {
+            let partition = match &record.key {
+                Some(key) => partition_for_key(key, count),
+                None => {
+                    let size = record.value.as_ref().map_or(0, |v| v.len());
+                    self.inner.partitioner.lock().keyless(count, size as u64)
+                }
+            };
+            by_partition.entry(partition).or_default().push((i, record));
+        }
+        let mut results = Vec::new();
+        for (partition, entries) in by_partition {
+            let (order, batch): (Vec<usize>, Vec<Record>) = entries.into_iter().unzip();
+            let appended = self.partition(partition)?.append(&batch)?;
+            for (k, (i, record)) in order.into_iter().zip(&batch).enumerate() {
+                let timestamp = if appended.log_append_time >= 0 {
+                    appended.log_append_time
+                } else {
+                    record.timestamp.unwrap_or(appended.max_timestamp)
+                };
+                results.push((i, SendResult { partition, offset: appended.first_offset + k as i64, timestamp }));
+            }
+        }
+        results.sort_by_key(|(i, _)| *i);
+        Ok(results.into_iter().map(|(_, r)| r).collect())
+    }
+
     /// Appends `record` to the partition Kafka's producer would choose: by
     /// the key's murmur2 hash, or by the keyless strategy when it has no key.
     pub fn send(&self, record: Record) -> Result<SendResult> {

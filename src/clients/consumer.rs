@@ -5,6 +5,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::committed;
+use super::serde::Deserializer;
 use crate::error::{Error, Result};
 use crate::format::ConsumerRecord;
 use crate::notify::Notifier;
@@ -96,6 +97,35 @@ pub struct PolledRecord {
     pub partition: u32,
     /// The record.
     pub record: ConsumerRecord,
+}
+
+impl PolledRecord {
+    /// The key, through `deserializer`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Deserialization`] naming topic, partition and offset.
+    pub fn key_as<T>(&self, deserializer: &impl Deserializer<T>) -> Result<T> {
+        deserializer.deserialize(self.record.key()).map_err(|reason| self.failed(reason))
+    }
+
+    /// The value, through `deserializer`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Deserialization`] naming topic, partition and offset.
+    pub fn value_as<T>(&self, deserializer: &impl Deserializer<T>) -> Result<T> {
+        deserializer.deserialize(self.record.value()).map_err(|reason| self.failed(reason))
+    }
+
+    fn failed(&self, reason: String) -> Error {
+        Error::Deserialization {
+            topic: self.topic.to_string(),
+            partition: self.partition,
+            offset: self.record.offset(),
+            reason,
+        }
+    }
 }
 
 #[derive(Debug)]

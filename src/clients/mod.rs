@@ -9,7 +9,11 @@
 mod committed;
 mod consumer;
 pub(crate) mod offsets_codec;
+mod producer;
+mod serde;
 
 pub(crate) use committed::Committed;
 pub use committed::{GroupPartitionOffsets, INTERNAL_TOPICS, OFFSETS_TOPIC, OffsetReset};
 pub use consumer::{AutoOffsetReset, Consumer, ConsumerConfig, PolledRecord};
+pub use producer::{Producer, ProducerConfig, SendHandle};
+pub use serde::{BytesSerde, Deserializer, NumberSerde, Serializer, StringSerde, UnitSerde};

@@ -382,6 +382,22 @@ impl SizedRecord {
     }
 }
 
+/// Bytes `record`, with `timestamp`, takes as record `offset_delta` of an
+/// uncompressed batch whose first record has `base_timestamp` (what a
+/// producer needs to fill batches exactly).
+///
+/// # Errors
+///
+/// As appending it would: an invalid timestamp, a field or record too large.
+pub(crate) fn encoded_record_size(
+    record: &BorrowedRecord<'_>,
+    timestamp: i64,
+    base_timestamp: i64,
+    offset_delta: i32,
+) -> Result<u64> {
+    Ok(size_record(record, timestamp, base_timestamp, offset_delta, 0)?.encoded_len() as u64)
+}
+
 /// Checks `record` as record `offset_delta` of a batch whose first record
 /// has `base_timestamp` and which holds `so_far` bytes before it, and sizes it.
 #[inline]

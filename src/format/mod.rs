@@ -14,7 +14,7 @@ pub use batch::{
     BatchHeader, HEADER_SIZE_UP_TO_MAGIC, LOG_OVERHEAD, MAGIC_V2, NO_PARTITION_LEADER_EPOCH, NO_PRODUCER_EPOCH,
     NO_PRODUCER_ID, NO_SEQUENCE, NO_TIMESTAMP, RECORD_BATCH_OVERHEAD, RecordBatch, RecordRefs, Records,
 };
-pub(crate) use builder::{AsBorrowedRecord, encode_records, finish_batch};
+pub(crate) use builder::{AsBorrowedRecord, encode_records, encoded_record_size, finish_batch};
 pub use builder::{BatchBuilder, BorrowedRecord};
 pub use compression::{Compression, MAX_DECOMPRESSED_BYTES};
 pub use file_batches::{FileBatches, Tail};
