@@ -89,6 +89,41 @@ impl TopicConfig {
         self.set("segment.ms", ms.to_string())
     }
 
+    /// `flush.messages`: fsync after this many records.
+    pub fn flush_messages(self, messages: i64) -> Self {
+        self.set("flush.messages", messages.to_string())
+    }
+
+    /// `flush.ms`: fsync when this long has passed since the last flush.
+    pub fn flush_ms(self, ms: i64) -> Self {
+        self.set("flush.ms", ms.to_string())
+    }
+
+    /// `cleanup.policy`.
+    pub fn cleanup_policy(self, policy: crate::config::CleanupPolicy) -> Self {
+        self.set("cleanup.policy", policy.to_string())
+    }
+
+    /// `compression.type`.
+    pub fn compression(self, compression: crate::config::CompressionType) -> Self {
+        self.set("compression.type", compression.to_string())
+    }
+
+    /// `max.message.bytes`.
+    pub fn max_message_bytes(self, bytes: i64) -> Self {
+        self.set("max.message.bytes", bytes.to_string())
+    }
+
+    /// `min.cleanable.dirty.ratio`.
+    pub fn min_cleanable_dirty_ratio(self, ratio: f64) -> Self {
+        self.set("min.cleanable.dirty.ratio", ratio.to_string())
+    }
+
+    /// `delete.retention.ms`.
+    pub fn delete_retention_ms(self, ms: i64) -> Self {
+        self.set("delete.retention.ms", ms.to_string())
+    }
+
     /// The override for `key`, if any.
     pub fn get(&self, key: &str) -> Option<&str> {
         self.overrides.get(key).map(String::as_str)

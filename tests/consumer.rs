@@ -266,3 +266,29 @@ fn a_group_commits_to_the_partition_kafka_chooses() {
     assert_eq!(offsets.partition(47).unwrap().log_end_offset(), 1);
     assert_eq!(s.committed_offset("group", "t", 0).unwrap(), Some(1));
 }
+
+/// The small conveniences: borrowed keys, typed topic settings, named
+/// offsets, and reading one record by offset.
+#[test]
+fn plain_api_conveniences() {
+    use topiclog::config::{CleanupPolicy, CompressionType};
+    use topiclog::partition::OffsetSpec;
+    let dir = tempfile::tempdir().unwrap();
+    let s = store(dir.path());
+    let overrides = TopicConfig::new()
+        .flush_messages(1)
+        .cleanup_policy(CleanupPolicy::CompactDelete)
+        .compression(CompressionType::Codec(topiclog::Compression::Lz4));
+    let t = s.create_topic("t", 1, overrides).unwrap();
+    assert_eq!(t.config().flush_messages, 1);
+    assert_eq!(t.config().cleanup_policy, CleanupPolicy::CompactDelete);
+    let key = String::from("user-1");
+    t.send_to(0, Record::new().key(key.as_str()).value(&b"v1"[..]).timestamp(100)).unwrap();
+    t.send_to(0, Record::new().key(&key).value(b"v2").timestamp(200)).unwrap();
+    let p = t.partition(0).unwrap();
+    assert_eq!(p.get(1).unwrap().unwrap().value(), Some(&b"v2"[..]));
+    assert!(matches!(p.get(2), Err(Error::OffsetOutOfRange { .. })));
+    assert_eq!(p.offset_for(OffsetSpec::Earliest).unwrap().map(|t| t.offset), Some(0));
+    assert_eq!(p.offset_for(OffsetSpec::MaxTimestamp).unwrap().map(|t| t.offset), Some(1));
+    assert_eq!(p.offset_for(OffsetSpec::Timestamp(150)).unwrap().map(|t| t.offset), Some(1));
+}

@@ -19,4 +19,4 @@ pub use builder::{BatchBuilder, BorrowedRecord};
 pub use compression::{Compression, MAX_DECOMPRESSED_BYTES};
 pub use file_batches::{FileBatches, Tail};
 pub(crate) use rebuild::{rebuild_batch, write_empty_batch};
-pub use record::{ConsumerRecord, Header, HeaderRef, HeaderRefs, Record, RecordRef, TimestampType};
+pub use record::{ConsumerRecord, Header, HeaderRef, HeaderRefs, IntoBytes, Record, RecordRef, TimestampType};

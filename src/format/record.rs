@@ -91,21 +91,28 @@ impl Record {
         Self::default()
     }
 
-    /// Sets the key.
-    pub fn key(mut self, key: impl Into<Bytes>) -> Self {
-        self.key = Some(key.into());
+    /// Sets the key: owned bytes are kept, borrowed ones (`&str`, `&[u8]`) copied.
+    ///
+    /// ```
+    /// use topiclog::Record;
+    /// let id = String::from("user-7");
+    /// let r = Record::new().key(id.as_str()).value(vec![1, 2, 3]);
+    /// assert_eq!(r.key.as_deref(), Some(&b"user-7"[..]));
+    /// ```
+    pub fn key(mut self, key: impl IntoBytes) -> Self {
+        self.key = Some(key.into_bytes());
         self
     }
 
-    /// Sets the value.
-    pub fn value(mut self, value: impl Into<Bytes>) -> Self {
-        self.value = Some(value.into());
+    /// Sets the value (see [`Record::key`]).
+    pub fn value(mut self, value: impl IntoBytes) -> Self {
+        self.value = Some(value.into_bytes());
         self
     }
 
     /// Adds a header with a value.
-    pub fn header(mut self, key: impl Into<String>, value: impl Into<Bytes>) -> Self {
-        self.headers.push(Header::new(key, value));
+    pub fn header(mut self, key: impl Into<String>, value: impl IntoBytes) -> Self {
+        self.headers.push(Header::new(key, value.into_bytes()));
         self
     }
 
@@ -119,6 +126,67 @@ impl Record {
     pub fn timestamp(mut self, timestamp: i64) -> Self {
         self.timestamp = Some(timestamp);
         self
+    }
+}
+
+/// Bytes for a key, value or header: owned buffers are taken as they are,
+/// borrowed ones copied.
+pub trait IntoBytes {
+    /// The bytes.
+    fn into_bytes(self) -> Bytes;
+}
+
+impl IntoBytes for Bytes {
+    fn into_bytes(self) -> Bytes {
+        self
+    }
+}
+
+impl IntoBytes for Vec<u8> {
+    fn into_bytes(self) -> Bytes {
+        Bytes::from(self)
+    }
+}
+
+impl IntoBytes for String {
+    fn into_bytes(self) -> Bytes {
+        Bytes::from(self)
+    }
+}
+
+impl IntoBytes for &str {
+    fn into_bytes(self) -> Bytes {
+        Bytes::copy_from_slice(self.as_bytes())
+    }
+}
+
+impl IntoBytes for &String {
+    fn into_bytes(self) -> Bytes {
+        Bytes::copy_from_slice(self.as_bytes())
+    }
+}
+
+impl IntoBytes for &[u8] {
+    fn into_bytes(self) -> Bytes {
+        Bytes::copy_from_slice(self)
+    }
+}
+
+impl IntoBytes for &Vec<u8> {
+    fn into_bytes(self) -> Bytes {
+        Bytes::copy_from_slice(self)
+    }
+}
+
+impl<const N: usize> IntoBytes for &[u8; N] {
+    fn into_bytes(self) -> Bytes {
+        Bytes::copy_from_slice(self)
+    }
+}
+
+impl<const N: usize> IntoBytes for [u8; N] {
+    fn into_bytes(self) -> Bytes {
+        Bytes::copy_from_slice(&self)
     }
 }
 

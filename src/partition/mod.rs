@@ -46,6 +46,20 @@ use slot::SegmentSlot;
 use state::PartitionState;
 pub use state::STATE_FILE;
 
+/// What [`Partition::offset_for`] looks up: the special targets Kafka's
+/// `ListOffsets` encodes as -2, -1 and -3, or a timestamp.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OffsetSpec {
+    /// The log start offset.
+    Earliest,
+    /// The log end offset.
+    Latest,
+    /// The record with the largest timestamp.
+    MaxTimestamp,
+    /// The first record with a timestamp at or after this (ms since the epoch).
+    Timestamp(i64),
+}
+
 /// `offset_for_timestamp` target for the log start offset.
 pub const EARLIEST_TIMESTAMP: i64 = -2;
 /// `offset_for_timestamp` target for the log end offset.
@@ -1045,6 +1059,48 @@ impl Partition {
             }
         }
         true
+    }
+
+    /// [`Partition::offset_for_timestamp`] with a named target.
+    ///
+    /// ```
+    /// use topiclog::partition::{OffsetSpec, Partition};
+    /// use topiclog::{LogConfig, Record};
+    /// let dir = tempfile::tempdir()?;
+    /// let log = Partition::open(dir.path(), LogConfig::default())?;
+    /// log.append(&[Record::new().value("a").timestamp(10), Record::new().value("b").timestamp(20)])?;
+    /// assert_eq!(log.offset_for(OffsetSpec::Latest)?.map(|t| t.offset), Some(2));
+    /// assert_eq!(log.offset_for(OffsetSpec::Timestamp(15))?.map(|t| t.offset), Some(1));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// As [`Partition::offset_for_timestamp`].
+    pub fn offset_for(&self, spec: OffsetSpec) -> Result<Option<TimestampOffset>> {
+        let target = match spec {
+            OffsetSpec::Earliest => EARLIEST_TIMESTAMP,
+            OffsetSpec::Latest => LATEST_TIMESTAMP,
+            OffsetSpec::MaxTimestamp => MAX_TIMESTAMP,
+            OffsetSpec::Timestamp(t) if t < 0 => return Err(Error::InvalidTimestamp { timestamp: t }),
+            OffsetSpec::Timestamp(t) => t,
+        };
+        self.offset_for_timestamp(target)
+    }
+
+    /// The record at exactly `offset`, or `None` when there is none there
+    /// (compacted away, a control record, or a gap).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::OffsetOutOfRange`] outside the log; read errors.
+    pub fn get(&self, offset: i64) -> Result<Option<crate::format::ConsumerRecord>> {
+        let (start, end) = (self.log_start_offset(), self.log_end_offset());
+        if offset < start || offset >= end {
+            return Err(Error::OffsetOutOfRange { offset, log_start_offset: start, log_end_offset: end });
+        }
+        let record = self.read_from(offset)?.next().transpose()?;
+        Ok(record.filter(|r| r.offset() == offset))
     }
 
     /// Kafka's `offsetsForTimes`: the first record with a timestamp ≥
