@@ -117,7 +117,12 @@ impl Partition {
         let truncations = self.inner.writer.lock().truncations;
         let list = self.snapshot();
         let Some((_, sealed)) = list.slots.split_last() else { return Ok(result) };
-        let (start, uncleanable) = (range.first_dirty_offset, range.first_uncleanable_offset);
+        // Only flushed data is cleaned: appends may have rolled segments
+        // since the flush above, so stop at the segment holding the recovery point.
+        let flushed_to = list.slots.get(list.floor(self.recovery_point())).map_or(0, |s| s.base_offset());
+        let (start, uncleanable) =
+            (range.first_dirty_offset, range.first_uncleanable_offset.min(flushed_to.max(range.first_dirty_offset)));
+        result.first_uncleanable_offset = uncleanable;
         if start >= uncleanable {
             self.record_first_dirty(range.first_dirty_offset)?;
             return Ok(result);
