@@ -367,3 +367,60 @@ fn appends_and_rolls_during_cleaning_keep_the_log_exact() {
     }
     assert!(got.iter().all(|(o, _, v)| v.as_deref() == Some(&*o.to_string())));
 }
+
+/// A batch built by `BatchBuilder` turned into a transaction marker of
+/// `kind` (0 abort, 1 commit) for producer `pid`, at `offset`.
+fn marker(offset: i64, pid: i64, kind: i16) -> topiclog::RecordBatch {
+    use topiclog::{BatchBuilder, Compression};
+    let mut key = 0i16.to_be_bytes().to_vec();
+    key.extend_from_slice(&kind.to_be_bytes());
+    let mut b = BatchBuilder::new(Compression::None).base_offset(offset).producer(pid, 0, -1).transactional(true);
+    b.append(&Record::new().key(key).value(vec![0u8; 6]).timestamp(T0)).unwrap();
+    let mut bytes = b.build().unwrap().into_bytes().to_vec();
+    // Attributes (bytes 21-22): set the control bit, then the CRC over bytes 21..
+    bytes[22] |= 0x20;
+    let crc = crc32c::crc32c(&bytes[21..]);
+    bytes[17..21].copy_from_slice(&crc.to_be_bytes());
+    topiclog::RecordBatch::new(bytes::Bytes::from(bytes)).unwrap()
+}
+
+fn txn_batch(offset: i64, pid: i64, key: &str) -> topiclog::RecordBatch {
+    use topiclog::{BatchBuilder, Compression};
+    let mut b = BatchBuilder::new(Compression::None).base_offset(offset).producer(pid, 0, 0).transactional(true);
+    b.append(&Record::new().key(key.to_string()).value("txn").timestamp(T0)).unwrap();
+    b.build().unwrap()
+}
+
+/// Aborted transactional records go at the first cleaning; committed ones
+/// stay; control records never show. (Markers cannot be appended through
+/// the API: the log is written as a Kafka broker would leave it.)
+#[test]
+fn aborted_transactions_are_removed_and_committed_ones_kept() {
+    use topiclog::{BatchBuilder, Compression};
+    let dir = tempfile::tempdir().unwrap();
+    let mut log = Vec::new();
+    let mut plain = BatchBuilder::new(Compression::None).base_offset(2);
+    plain.append(&Record::new().key("plain").value("v").timestamp(T0)).unwrap();
+    for batch in [
+        txn_batch(0, 1, "aborted"),
+        marker(1, 1, 0),
+        plain.build().unwrap(),
+        txn_batch(3, 2, "committed"),
+        marker(4, 2, 1),
+    ] {
+        log.extend_from_slice(batch.as_bytes());
+    }
+    std::fs::write(dir.path().join("00000000000000000000.log"), log).unwrap();
+    std::fs::write(dir.path().join("00000000000000000005.log"), b"").unwrap();
+    let clock = ManualClock::new(T0);
+    let p = open(dir.path(), compacted(), &clock);
+    assert_eq!(keys(&p), ["aborted", "plain", "committed"], "readers skip markers, not aborted data");
+    p.compact().unwrap();
+    assert_eq!(keys(&p), ["plain", "committed"]);
+    // Later cleanings past the delete horizon keep the data as it is.
+    clock.advance(2 * 86_400_000);
+    p.compact_with(&CleanerOptions::new().first_dirty_offset(0)).unwrap();
+    p.compact_with(&CleanerOptions::new().first_dirty_offset(0)).unwrap();
+    assert_eq!(keys(&p), ["plain", "committed"]);
+    assert_eq!(p.log_end_offset(), 5);
+}
