@@ -106,12 +106,18 @@ pub mod segment;
 pub mod store;
 pub mod topic;
 
+mod assignor;
 mod cleaner;
 #[cfg(test)]
 mod crash_sim;
 mod dirlock;
 mod fsutil;
 
+pub use assignor::{
+    Assignment, Assignor, CooperativeStickyAssignor, MemberSubscription, RangeAssignor, RebalanceProtocol,
+    RoundRobinAssignor, StickyAssignor, StickyPlan, TopicPartition, assignor_by_name, assignors_from_config,
+    cooperative_first_round, partitions_transferring_ownership,
+};
 pub use cleaner::{CleanableRange, CleanerOptions};
 pub use config::LogConfig;
 pub use error::{BatchProblem, Error, Result};
