@@ -700,6 +700,80 @@ fn sticky_many_topics_one_member_leaves() {
     }
 }
 
+/// `testMoveExistingAssignments`, `testNewSubscription` (general builder,
+/// single-partition topics), for both sticky assignors.
+#[test]
+fn sticky_general_builder_kafka_cases() {
+    let p: BTreeMap<String, u32> = (1..=6).map(|i| (format!("topic{i}"), 1)).collect();
+    let members = [
+        owning("consumer1", &["topic1", "topic2"], &[tp("topic1", 0)], 1),
+        owning("consumer2", &["topic1", "topic2", "topic3", "topic4"], &[tp("topic2", 0), tp("topic3", 0)], 1),
+        owning(
+            "consumer3",
+            &["topic2", "topic3", "topic4", "topic5", "topic6"],
+            &[tp("topic4", 0), tp("topic5", 0), tp("topic6", 0)],
+            1,
+        ),
+    ];
+    let a = StickyAssignor.assign(&p, &members);
+    assert_valid_and_balanced(&p, &members, &a);
+    assert_complete(&p, &members, &a);
+    let (last, members, _) = cooperative_rounds(&p, &members, CooperativeStickyAssignor.assign(&p, &members));
+    assert_valid_and_balanced(&p, &members, &last);
+
+    // consumer i subscribes to topics i..=3i-2: c0 to none, c1 to t1, c2 to t2..t4.
+    let p: BTreeMap<String, u32> = (1..5).map(|i| (format!("t{i}"), 1)).collect();
+    let mut members: Vec<MemberSubscription> = (0..3u32)
+        .map(|i| {
+            MemberSubscription::new(
+                format!("c{i}"),
+                (i..=(3 * i).saturating_sub(2)).filter(|&j| j >= 1 && i > 0).map(|j| format!("t{j}")),
+            )
+        })
+        .collect();
+    let a = StickyAssignor.assign(&p, &members);
+    assert_valid_and_balanced(&p, &members, &a);
+    if let Some(c0) = members.first_mut() {
+        c0.topics.push("t1".to_string());
+    }
+    let b = StickyAssignor.assign(&p, &members);
+    assert_valid_and_balanced(&p, &members, &b);
+    assert_complete(&p, &members, &b);
+}
+
+/// `testStickiness`: four members on three partitions, the one with the
+/// smallest id leaves; everyone keeps its partition.
+#[test]
+fn sticky_stickiness_when_leader_leaves() {
+    let p = counts(&[("topic1", 3)]);
+    let members: Vec<_> = (1..=4).map(|i| member(&format!("consumer{i}"), &["topic1"])).collect();
+    let a = StickyAssignor.assign(&p, &members);
+    assert!(a.values().all(|l| l.len() <= 1));
+    let rest: Vec<_> = after(&members, &a, 1).into_iter().skip(1).collect();
+    let plan = StickyAssignor.plan(&p, &rest);
+    assert!(plan.transferring.is_empty());
+    for m in &rest {
+        assert_eq!(get(&plan.target, &m.member_id).len(), 1);
+        assert!(set(get(&plan.target, &m.member_id)).is_superset(&set(&m.owned_partitions)));
+    }
+}
+
+/// `testAssignmentUpdatedForDeletedTopic`, `testNoExceptionThrownWhenOnlySubscribedTopicDeleted`.
+#[test]
+fn sticky_deleted_topics() {
+    let p = counts(&[("topic1", 1), ("topic3", 100)]);
+    let a = StickyAssignor.assign(&p, &[member("consumer", &["topic1", "topic2", "topic3"])]);
+    assert_eq!(get(&a, "consumer").len(), 101);
+
+    let p = counts(&[("topic", 3)]);
+    let a = StickyAssignor.assign(&p, &[member("consumer", &["topic"])]);
+    let members = [owning("consumer", &["topic"], get(&a, "consumer"), 1)];
+    for assignor in [&StickyAssignor as &dyn Assignor, &CooperativeStickyAssignor] {
+        let b = assignor.assign(&BTreeMap::new(), &members);
+        assert_eq!(b, BTreeMap::from([("consumer".to_string(), vec![])]));
+    }
+}
+
 /// Unusual input: no members, unknown topics, empty topics, duplicate ids,
 /// owned partitions beyond a topic's count.
 #[test]

@@ -31,7 +31,19 @@
 //!
 //! Every member of the input appears in the result, possibly with an empty
 //! list. Lists are in the order Kafka's assignor produces them (for range:
-//! by topic, then partition).
+//! by topic, then partition, where Kafka's follows its `HashMap` of topics).
+//!
+//! # Fidelity to Kafka
+//!
+//! Range and round-robin give exactly Kafka's assignments. The sticky
+//! assignors follow Kafka's `AbstractStickyAssignor` and reproduce its
+//! results, including those that depend on Java `HashMap` iteration order
+//! (SPEC §7.7), modelled as: bucket `(h ^ (h >>> 16)) & (capacity − 1)` of
+//! `String.hashCode`, capacity 16 doubling past three quarters full, then
+//! insertion order (here: the order of `members`). Java's tree bins (eight
+//! or more ids in one bucket of a table of 64 or more) are not modelled.
+//! Rack-aware assignment is not modelled: no racks are known here. See
+//! [`StickyAssignor`] for where the sticky assignors deliberately differ.
 
 mod java;
 mod range;

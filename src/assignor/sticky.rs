@@ -23,15 +23,27 @@ const NO_GENERATION: i32 = -1;
 /// members claim a partition, the highest generation wins; two claims in
 /// the same generation are both discarded.
 ///
-/// This follows Kafka's `AbstractStickyAssignor` step by step, including
-/// the places where its result depends on the iteration order of a Java
-/// `HashMap` keyed by member id: topiclog visits members in the order such
-/// a map, filled in the order of the `members` slice, would. Where Kafka's
-/// algorithm could assign a partition to a member not subscribed to it or
-/// loop without end on inconsistent input, topiclog checks and stops (see
-/// the crate's README on assignors). Unlike Kafka's assignor objects, these
-/// keep no state between calls (Kafka carries the highest generation seen
-/// from one call to the next).
+/// This follows Kafka's `AbstractStickyAssignor` step by step (its
+/// equal-subscription builder, and its general builder otherwise), without
+/// rack awareness, including the places where Kafka's result depends on
+/// the iteration order of a Java `HashMap`: members are visited in the
+/// order a `HashMap<String, _>` filled with their ids in `members` order
+/// would visit them, and partition movements in `HashSet` order. Where it
+/// departs from Kafka:
+///
+/// - Subscriptions count as equal only if they are equal as sets (Kafka
+///   also takes the equal-subscription path when the first member visited
+///   subscribes to nothing, and can then give a member partitions of a
+///   topic it does not subscribe to).
+/// - When balancing returns a partition to an earlier owner, that owner
+///   must still subscribe to the topic and take part in balancing (Kafka
+///   does not check).
+/// - Balancing stops after a generous number of moves (a guard against
+///   looping forever on inconsistent input; Kafka has none).
+/// - No state is kept between calls (Kafka's assignor object remembers the
+///   highest generation it has seen across calls).
+/// - Where Kafka throws an `IllegalStateException` it considers
+///   unreachable, the partition goes to the least loaded member.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct StickyAssignor;
 
