@@ -106,6 +106,7 @@ pub mod segment;
 pub mod store;
 pub mod topic;
 
+mod assignor;
 mod cleaner;
 mod clients;
 #[cfg(test)]
@@ -114,6 +115,11 @@ mod dirlock;
 mod fsutil;
 mod notify;
 
+pub use assignor::{
+    Assignment, Assignor, CooperativeStickyAssignor, MemberSubscription, RangeAssignor, RebalanceProtocol,
+    RoundRobinAssignor, StickyAssignor, StickyPlan, TopicPartition, assignor_by_name, assignors_from_config,
+    cooperative_first_round, partitions_transferring_ownership,
+};
 pub use cleaner::{CleanableRange, CleanerOptions};
 pub use clients::{
     AutoOffsetReset, BytesSerde, Consumer, ConsumerConfig, Deserializer, GroupPartitionOffsets, INTERNAL_TOPICS,
