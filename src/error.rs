@@ -266,6 +266,14 @@ pub enum Error {
         source: std::sync::Arc<Error>,
     },
 
+    /// A consumer that assigned its partitions itself tried to commit for a
+    /// group whose members share partitions by subscription (Kafka refuses it).
+    #[error("group {group:?} has active members: commits from a consumer outside it are refused")]
+    GroupHasMembers {
+        /// The group.
+        group: String,
+    },
+
     /// A topic with that name exists already.
     #[error("topic {name:?} already exists")]
     TopicExists {

@@ -38,6 +38,8 @@ pub struct GroupPartitionOffsets {
     /// `log_end_offset - committed`, or `None` when nothing is committed
     /// (Kafka prints "-").
     pub lag: Option<i64>,
+    /// The member reading the partition now, if any (Kafka's CONSUMER-ID).
+    pub member: Option<String>,
 }
 
 /// Where [`Store::reset_consumer_group_offsets`] moves a group's offsets.
@@ -115,17 +117,18 @@ impl Store {
         self.with_committed(|committed, _| Ok(committed.get(&key).map(|v| v.offset)))
     }
 
-    /// Groups with committed offsets, sorted.
+    /// Groups with committed offsets or live members, sorted.
     ///
     /// # Errors
     ///
     /// Errors of reading `__consumer_offsets` on first use.
     pub fn consumer_groups(&self) -> Result<Vec<String>> {
-        self.with_committed(|committed, _| {
-            let mut groups: Vec<String> = committed.keys().map(|k| k.group.clone()).collect();
-            groups.dedup();
-            Ok(groups)
-        })
+        let mut groups: Vec<String> =
+            self.with_committed(|committed, _| Ok(committed.keys().map(|k| k.group.clone()).collect()))?;
+        groups.extend(self.shared.groups.names());
+        groups.sort();
+        groups.dedup();
+        Ok(groups)
     }
 
     /// Each partition `group` committed an offset for: the offset, the log
@@ -135,28 +138,37 @@ impl Store {
     ///
     /// [`Error::UnknownGroup`] when the group has no committed offset.
     pub fn describe_consumer_group(&self, group: &str) -> Result<Vec<GroupPartitionOffsets>> {
-        let entries: Vec<(String, u32, i64)> = self.with_committed(|committed, _| {
+        let mut entries: BTreeMap<(String, u32), Option<i64>> = self.with_committed(|committed, _| {
             Ok(committed
                 .iter()
                 .filter(|(k, _)| k.group == group)
-                .map(|(k, v)| (k.topic.clone(), k.partition, v.offset))
+                .map(|(k, v)| ((k.topic.clone(), k.partition), Some(v.offset)))
                 .collect())
         })?;
+        let mut owners = BTreeMap::new();
+        for (member, partitions) in self.shared.groups.members(group) {
+            for tp in partitions {
+                entries.entry((tp.topic.clone(), tp.partition)).or_insert(None);
+                owners.insert((tp.topic, tp.partition), member.clone());
+            }
+        }
         if entries.is_empty() {
             return Err(Error::UnknownGroup { group: group.to_string() });
         }
         let mut out = Vec::new();
-        for (topic, partition, offset) in entries {
+        for ((topic, partition), offset) in entries {
             let log_end_offset = match self.existing_topic(&topic).and_then(|t| t.partition(partition)) {
                 Ok(p) => p.log_end_offset(),
                 Err(_) => continue, // the topic was deleted since
             };
+            let member = owners.get(&(topic.clone(), partition)).cloned();
             out.push(GroupPartitionOffsets {
                 topic,
                 partition,
-                committed: Some(offset),
+                committed: offset,
                 log_end_offset,
-                lag: Some(log_end_offset.saturating_sub(offset).max(0)),
+                lag: offset.map(|o| log_end_offset.saturating_sub(o).max(0)),
+                member,
             });
         }
         Ok(out)
@@ -169,6 +181,9 @@ impl Store {
     /// [`Error::UnknownGroup`] when the group has no committed offset.
     pub fn delete_consumer_group(&self, group: &str) -> Result<()> {
         check_group(group)?;
+        if self.shared.groups.has_members(group) {
+            return Err(Error::GroupHasMembers { group: group.to_string() });
+        }
         self.with_committed(|committed, topic| {
             let keys: Vec<OffsetKey> = committed.keys().filter(|k| k.group == group).cloned().collect();
             if keys.is_empty() {
@@ -201,6 +216,9 @@ impl Store {
         execute: bool,
     ) -> Result<Vec<(u32, i64)>> {
         check_group(group)?;
+        if self.shared.groups.has_members(group) {
+            return Err(Error::GroupHasMembers { group: group.to_string() });
+        }
         let t = self.existing_topic(topic)?;
         let mut planned = Vec::new();
         for (i, p) in t.partitions().iter().enumerate() {
@@ -244,6 +262,9 @@ pub(crate) fn with_committed<T>(
 /// `topic`, flushed, then published in memory.
 pub(crate) fn commit(shared: &Shared, topic: &Topic, group: &str, offsets: &[(String, u32, i64)]) -> Result<()> {
     check_group(group)?;
+    if offsets.is_empty() {
+        return Ok(());
+    }
     let now = shared.config.clock_handle().now_ms();
     let mut records = Vec::with_capacity(offsets.len());
     let mut entries = Vec::with_capacity(offsets.len());

@@ -6,6 +6,7 @@ use std::time::{Duration, Instant};
 
 use super::committed;
 use super::serde::Deserializer;
+use crate::assignor::{Assignor, TopicPartition, assignors_from_config};
 use crate::error::{Error, Result};
 use crate::format::ConsumerRecord;
 use crate::notify::Notifier;
@@ -31,6 +32,10 @@ pub enum AutoOffsetReset {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConsumerConfig {
     group_id: Option<String>,
+    group_instance_id: Option<String>,
+    assignment_strategy: String,
+    max_poll_interval_ms: i64,
+    session_timeout_ms: i64,
     auto_offset_reset: AutoOffsetReset,
     enable_auto_commit: bool,
     auto_commit_interval_ms: i64,
@@ -41,6 +46,10 @@ impl Default for ConsumerConfig {
     fn default() -> Self {
         Self {
             group_id: None,
+            group_instance_id: None,
+            assignment_strategy: "range".into(),
+            max_poll_interval_ms: 300_000,
+            session_timeout_ms: 45_000,
             auto_offset_reset: AutoOffsetReset::Latest,
             enable_auto_commit: true,
             auto_commit_interval_ms: 5_000,
@@ -60,6 +69,34 @@ impl ConsumerConfig {
     /// from and commits to.
     pub fn group_id(mut self, group: impl Into<String>) -> Self {
         self.group_id = Some(group.into());
+        self
+    }
+
+    /// `group.instance.id`: a static member, which keeps its partitions
+    /// across a leave and rejoin within `session.timeout.ms`.
+    pub fn group_instance_id(mut self, id: impl Into<String>) -> Self {
+        self.group_instance_id = Some(id.into());
+        self
+    }
+
+    /// `partition.assignment.strategy`: `range` (default), `roundrobin`,
+    /// `sticky` or `cooperative-sticky` (the first of a list is used).
+    pub fn partition_assignment_strategy(mut self, name: impl Into<String>) -> Self {
+        self.assignment_strategy = name.into();
+        self
+    }
+
+    /// `max.poll.interval.ms` (default 300000): a subscribed member that
+    /// does not poll for longer leaves the group, by the store's clock.
+    pub fn max_poll_interval_ms(mut self, ms: i64) -> Self {
+        self.max_poll_interval_ms = ms;
+        self
+    }
+
+    /// `session.timeout.ms` (default 45000): how long a static member that
+    /// left keeps its place.
+    pub fn session_timeout_ms(mut self, ms: i64) -> Self {
+        self.session_timeout_ms = ms;
         self
     }
 
@@ -163,9 +200,12 @@ struct Assigned {
 /// assert_eq!(store.committed_offset("billing", "orders", 1)?, Some(1));
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
-#[derive(Debug)]
 pub struct Consumer {
     shared: Arc<Shared>,
+    /// With `subscribe`: the topics, the member id and the group's assignor.
+    subscription: Option<Subscription>,
+    on_revoked: Option<RebalanceCallback>,
+    on_assigned: Option<RebalanceCallback>,
     offsets_topic: Option<Topic>,
     config: ConsumerConfig,
     assigned: Vec<Assigned>,
@@ -174,6 +214,25 @@ pub struct Consumer {
     next: usize,
     last_commit: Instant,
     closed: bool,
+}
+
+/// A rebalance listener: called with the partitions revoked or assigned.
+type RebalanceCallback = Box<dyn FnMut(&[TopicPartition]) + Send>;
+
+struct Subscription {
+    topics: Vec<String>,
+    member_id: String,
+    assignor: Arc<dyn Assignor>,
+}
+
+impl std::fmt::Debug for Consumer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Consumer")
+            .field("group", &self.config.group_id)
+            .field("member", &self.subscription.as_ref().map(|s| &s.member_id))
+            .field("assignment", &self.assignment())
+            .finish_non_exhaustive()
+    }
 }
 
 impl Store {
@@ -197,6 +256,9 @@ impl Store {
         };
         Ok(Consumer {
             shared: self.shared.clone(),
+            subscription: None,
+            on_revoked: None,
+            on_assigned: None,
             offsets_topic,
             config,
             assigned: Vec::new(),
@@ -355,6 +417,7 @@ impl Consumer {
             return Err(Error::Closed { dir: self.shared.dir.clone() });
         }
         self.maybe_auto_commit()?;
+        self.sync_group()?;
         let deadline = Instant::now() + timeout;
         loop {
             let records = self.fetch()?;
@@ -454,6 +517,9 @@ impl Consumer {
         let (Some(group), Some(topic)) = (&self.config.group_id, &self.offsets_topic) else {
             return Err(Error::NoGroup { what: "commit" });
         };
+        if self.subscription.is_none() && self.shared.groups.has_members(group) {
+            return Err(Error::GroupHasMembers { group: group.clone() });
+        }
         committed::commit(&self.shared, topic, group, offsets)?;
         self.last_commit = Instant::now();
         Ok(())
@@ -494,13 +560,169 @@ impl Consumer {
         Ok(())
     }
 
-    /// Commits the positions when auto-commit is on, and ends the consumer.
+    /// Commits the positions when auto-commit is on, leaves its group, and
+    /// ends the consumer.
     ///
     /// # Errors
     ///
-    /// Errors of the final commit.
+    /// Errors of the final commit (the consumer leaves its group anyway).
     pub fn close(mut self) -> Result<()> {
+        let committed = if self.auto_commits() { self.commit_sync() } else { Ok(()) };
         self.closed = true;
-        if self.auto_commits() { self.commit_sync() } else { Ok(()) }
+        self.leave_group();
+        committed
+    }
+
+    /// Joins this consumer's group as a member reading `topics`: the group's
+    /// assignor splits their partitions among its members, and the split
+    /// changes as members come and go (applied at each `poll`).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::NoGroup`] without a `group.id`; [`Error::InvalidConfig`] for
+    /// an unknown `partition.assignment.strategy`; [`Error::UnknownTopic`].
+    pub fn subscribe(&mut self, topics: &[&str]) -> Result<()> {
+        let Some(group) = self.config.group_id.clone() else { return Err(Error::NoGroup { what: "subscribe" }) };
+        for t in topics {
+            if !self.shared.topics.read().contains_key(*t) {
+                return Err(Error::UnknownTopic { name: (*t).to_string() });
+            }
+        }
+        self.leave_group();
+        let assignor: Arc<dyn Assignor> =
+            match assignors_from_config(&self.config.assignment_strategy)?.into_iter().next() {
+                Some(a) => Arc::from(a),
+                None => {
+                    return Err(Error::InvalidConfig {
+                        key: "partition.assignment.strategy".into(),
+                        value: self.config.assignment_strategy.clone(),
+                        reason: "names no assignor".into(),
+                    });
+                }
+            };
+        let topics: Vec<String> = topics.iter().map(|t| (*t).to_string()).collect();
+        let member_id = self.join(&group, &topics, &assignor);
+        self.subscription = Some(Subscription { topics, member_id, assignor });
+        self.sync_group()
+    }
+
+    /// Leaves the group (giving up every partition) and reads nothing until
+    /// the next `subscribe` or `assign`.
+    ///
+    /// # Errors
+    ///
+    /// Errors of the auto-commit of the positions given up.
+    pub fn unsubscribe(&mut self) -> Result<()> {
+        let committed = if self.auto_commits() { self.commit_sync() } else { Ok(()) };
+        self.leave_group();
+        self.assigned.clear();
+        committed
+    }
+
+    /// Called with the partitions a rebalance takes away, before they go
+    /// (after their positions are auto-committed).
+    pub fn on_partitions_revoked(&mut self, f: impl FnMut(&[TopicPartition]) + Send + 'static) {
+        self.on_revoked = Some(Box::new(f));
+    }
+
+    /// Called with the partitions a rebalance gives.
+    pub fn on_partitions_assigned(&mut self, f: impl FnMut(&[TopicPartition]) + Send + 'static) {
+        self.on_assigned = Some(Box::new(f));
+    }
+
+    /// The member id in its group, when subscribed.
+    pub fn member_id(&self) -> Option<&str> {
+        self.subscription.as_ref().map(|s| s.member_id.as_str())
+    }
+
+    fn partition_counts(&self) -> std::collections::BTreeMap<String, u32> {
+        self.shared.topics.read().iter().map(|(name, t)| (name.clone(), t.partition_count())).collect()
+    }
+
+    fn join(&self, group: &str, topics: &[String], assignor: &Arc<dyn Assignor>) -> String {
+        let join = super::group::Join {
+            group,
+            topics: topics.to_vec(),
+            instance_id: self.config.group_instance_id.clone(),
+            assignor: assignor.clone(),
+            max_poll_interval_ms: self.config.max_poll_interval_ms,
+            session_timeout_ms: self.config.session_timeout_ms,
+            now: self.shared.config.clock_handle().now_ms(),
+        };
+        self.shared.groups.join(join, &self.partition_counts())
+    }
+
+    fn leave_group(&mut self) {
+        if let (Some(sub), Some(group)) = (self.subscription.take(), &self.config.group_id) {
+            let now = self.shared.config.clock_handle().now_ms();
+            self.shared.groups.leave(group, &sub.member_id, now, &self.partition_counts());
+        }
+    }
+
+    /// Applies the group's current generation: gives up (auto-committing
+    /// first) what it lost, takes what it gained.
+    fn sync_group(&mut self) -> Result<()> {
+        let Some(group) = self.config.group_id.clone() else { return Ok(()) };
+        for _ in 0..4 {
+            let Some(sub) = &self.subscription else { return Ok(()) };
+            let owned: Vec<TopicPartition> =
+                self.assigned.iter().map(|a| TopicPartition::new(a.topic.to_string(), a.number)).collect();
+            let now = self.shared.config.clock_handle().now_ms();
+            let counts = self.partition_counts();
+            let sync = self.shared.groups.sync(&group, &sub.member_id, &owned, now, &counts);
+            if !sync.member {
+                // Removed (it stayed away past max.poll.interval.ms): rejoin.
+                let (topics, assignor) = (sub.topics.clone(), sub.assignor.clone());
+                let member_id = self.join(&group, &topics, &assignor);
+                self.subscription = Some(Subscription { topics, member_id, assignor });
+                continue;
+            }
+            let revoked: Vec<TopicPartition> = owned.iter().filter(|tp| !sync.assigned.contains(tp)).cloned().collect();
+            let added: Vec<TopicPartition> = sync.assigned.iter().filter(|tp| !owned.contains(tp)).cloned().collect();
+            if revoked.is_empty() && added.is_empty() {
+                return Ok(());
+            }
+            if !revoked.is_empty() {
+                if self.auto_commits() {
+                    let offsets: Vec<(String, u32, i64)> = self
+                        .assigned
+                        .iter()
+                        .filter(|a| revoked.iter().any(|tp| tp.topic == *a.topic && tp.partition == a.number))
+                        .filter_map(|a| a.position.map(|p| (a.topic.to_string(), a.number, p)))
+                        .collect();
+                    self.commit_offsets(&offsets)?;
+                }
+                if let Some(f) = self.on_revoked.as_mut() {
+                    f(&revoked);
+                }
+                self.assigned.retain(|a| !revoked.iter().any(|tp| tp.topic == *a.topic && tp.partition == a.number));
+            }
+            for tp in &added {
+                let handle = self.shared.topics.read().get(&tp.topic).cloned();
+                let Some(t) = handle else { continue };
+                let partition = t.partition(tp.partition)?;
+                partition.listen(&self.notifier);
+                self.assigned.push(Assigned {
+                    topic: Arc::from(tp.topic.as_str()),
+                    number: tp.partition,
+                    partition,
+                    position: None,
+                    reader: None,
+                });
+            }
+            if !added.is_empty()
+                && let Some(f) = self.on_assigned.as_mut()
+            {
+                f(&added);
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Drop for Consumer {
+    /// Leaves the group (without committing: call `close` for that).
+    fn drop(&mut self) {
+        self.leave_group();
     }
 }

@@ -8,6 +8,7 @@
 
 mod committed;
 mod consumer;
+mod group;
 pub(crate) mod offsets_codec;
 mod producer;
 mod serde;
@@ -15,5 +16,6 @@ mod serde;
 pub(crate) use committed::Committed;
 pub use committed::{GroupPartitionOffsets, INTERNAL_TOPICS, OFFSETS_TOPIC, OffsetReset};
 pub use consumer::{AutoOffsetReset, Consumer, ConsumerConfig, PolledRecord};
+pub(crate) use group::Groups;
 pub use producer::{Producer, ProducerConfig, SendHandle};
 pub use serde::{BytesSerde, Deserializer, NumberSerde, Serializer, StringSerde, UnitSerde};

@@ -54,6 +54,8 @@ pub(crate) struct Shared {
     pub metadata: Mutex<()>,
     /// Consumer groups' committed offsets, read from `__consumer_offsets` on first use.
     pub committed: Mutex<Option<crate::clients::Committed>>,
+    /// Consumer groups' live members (in memory only).
+    pub groups: crate::clients::Groups,
 }
 
 impl Shared {
@@ -107,6 +109,7 @@ impl Store {
             topics: RwLock::new(BTreeMap::new()),
             metadata: Mutex::new(()),
             committed: Mutex::new(None),
+            groups: crate::clients::Groups::default(),
         });
         load_topics(&shared, &lock)?;
         let maintenance = shared.config.maintenance_enabled().then(|| Maintenance::start(shared.clone()));
