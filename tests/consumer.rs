@@ -292,3 +292,17 @@ fn plain_api_conveniences() {
     assert_eq!(p.offset_for(OffsetSpec::MaxTimestamp).unwrap().map(|t| t.offset), Some(1));
     assert_eq!(p.offset_for(OffsetSpec::Timestamp(150)).unwrap().map(|t| t.offset), Some(1));
 }
+
+/// `offsets_for_times` finds the first record at or after a timestamp.
+#[test]
+fn offsets_for_times_finds_the_first_record_at_or_after() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = store(dir.path());
+    let t = s.create_topic("t", 1, TopicConfig::new()).unwrap();
+    for (i, ts) in [100i64, 200, 300].iter().enumerate() {
+        t.send_to(0, Record::new().value(i.to_string()).timestamp(*ts)).unwrap();
+    }
+    let c = s.consumer(ConsumerConfig::new()).unwrap();
+    assert_eq!(c.offsets_for_times(&[("t", 0, 150), ("t", 0, 300), ("t", 0, 301)]).unwrap(), [Some(1), Some(2), None]);
+    assert!(matches!(c.offsets_for_times(&[("nope", 0, 1)]), Err(Error::UnknownTopic { .. })));
+}

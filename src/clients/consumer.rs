@@ -537,6 +537,26 @@ impl Consumer {
         committed::committed_offset(&self.shared, t, group, topic, partition)
     }
 
+    /// Kafka's `offsetsForTimes`: for each (topic, partition, timestamp),
+    /// the first offset whose record has a timestamp at or after it, or
+    /// `None` when there is none. Does not move positions (use `seek`).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::UnknownTopic`], [`Error::UnknownPartition`],
+    /// [`Error::InvalidTimestamp`] for a negative timestamp; read errors.
+    pub fn offsets_for_times(&self, query: &[(&str, u32, i64)]) -> Result<Vec<Option<i64>>> {
+        query
+            .iter()
+            .map(|&(topic, partition, timestamp)| {
+                let handle = self.shared.topics.read().get(topic).cloned();
+                let t = handle.ok_or_else(|| Error::UnknownTopic { name: topic.to_string() })?;
+                let found = t.partition(partition)?.offset_for(crate::partition::OffsetSpec::Timestamp(timestamp))?;
+                Ok(found.map(|f| f.offset))
+            })
+            .collect()
+    }
+
     /// Records between the position and the log end of `topic`/`partition`.
     ///
     /// # Errors
