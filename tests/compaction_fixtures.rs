@@ -12,21 +12,6 @@ use std::path::Path;
 use topiclog::config::CleanupPolicy;
 use topiclog::{CleanerOptions, LogConfig, Partition};
 
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for entry in std::fs::read_dir(from).unwrap() {
-        let path = entry.unwrap().path();
-        let name = path.file_name().unwrap().to_str().unwrap().to_string();
-        if path.is_file() && !name.ends_with(".dump.txt") {
-            std::fs::copy(&path, to.join(&name)).unwrap();
-            let mut perms = std::fs::metadata(to.join(&name)).unwrap().permissions();
-            #[allow(clippy::permissions_set_readonly_false)] // the fixtures are read-only; the copies must not be
-            perms.set_readonly(false);
-            std::fs::set_permissions(to.join(&name), perms).unwrap();
-        }
-    }
-}
-
 type Latest = BTreeMap<Vec<u8>, (i64, Option<Vec<u8>>)>;
 
 fn latest_per_key(p: &Partition) -> Latest {
@@ -89,7 +74,7 @@ fn kafka_compacted_partitions_are_cleaned_again_without_losing_a_latest_value() 
     for dir in &dirs {
         let tmp = tempfile::tempdir().unwrap();
         let copy = tmp.path().join(dir.file_name().unwrap());
-        copy_dir(dir, &copy);
+        common::copy_fixture_dir(dir, &copy);
         // Dense indexes, so that the rewritten segments have entries to check.
         let config = LogConfig::new().cleanup_policy(CleanupPolicy::Compact).index_interval_bytes(64);
         let p = Partition::open(&copy, config.clone()).unwrap();

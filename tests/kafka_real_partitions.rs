@@ -4,23 +4,10 @@
 
 mod common;
 
-use std::path::Path;
-
 use topiclog::{LogConfig, Partition};
 
 /// (offset, timestamp, key length, value length, headers) of a record.
 type Expected = (i64, i64, i64, i64, usize);
-
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for entry in std::fs::read_dir(from).unwrap() {
-        let path = entry.unwrap().path();
-        let name = path.file_name().unwrap().to_str().unwrap().to_string();
-        if path.is_file() && !name.ends_with(".dump.txt") {
-            std::fs::copy(&path, to.join(&name)).unwrap();
-        }
-    }
-}
 
 #[test]
 fn kafka_partition_directories_read_back_as_their_dumps() {
@@ -37,7 +24,7 @@ fn kafka_partition_directories_read_back_as_their_dumps() {
         let ctx = dir.display().to_string();
         let tmp = tempfile::tempdir().unwrap();
         let copy = tmp.path().join(dir.file_name().unwrap());
-        copy_dir(dir, &copy);
+        common::copy_fixture_dir(dir, &copy);
 
         let mut expected: Vec<Expected> = Vec::new();
         let mut logs = common::files_under(dir, &|n| n.ends_with(".log"));

@@ -119,3 +119,21 @@ pub fn read_log_dump(path: &Path) -> Vec<DumpBatch> {
     }
     batches
 }
+
+/// Copies the files of a fixture directory `from` into `to` (created),
+/// leaving out the `.dump.txt` files, writable even when the fixtures are not.
+pub fn copy_fixture_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let path = entry.unwrap().path();
+        let name = path.file_name().unwrap().to_str().unwrap().to_string();
+        if path.is_file() && !name.ends_with(".dump.txt") {
+            let target = to.join(&name);
+            std::fs::copy(&path, &target).unwrap();
+            let mut perms = std::fs::metadata(&target).unwrap().permissions();
+            #[allow(clippy::permissions_set_readonly_false)] // a copy of a read-only fixture must be writable
+            perms.set_readonly(false);
+            std::fs::set_permissions(&target, perms).unwrap();
+        }
+    }
+}
