@@ -253,10 +253,19 @@ impl Topic {
         self.inner.clock.now_ms()
     }
 
-    /// The partition the keyless strategy picks for a record of `size` bytes.
-    pub(crate) fn keyless_partition(&self, size: u64) -> u32 {
+    /// The partition Kafka's producer would choose for `record`: by the
+    /// key's murmur2 hash, or by the keyless strategy (which counts the
+    /// value and header bytes) when it has no key.
+    pub(crate) fn partition_for(&self, record: &Record) -> u32 {
         let count = self.partition_count();
-        self.inner.partitioner.lock().keyless(count, size)
+        match &record.key {
+            Some(key) => partition_for_key(key, count),
+            None => {
+                let size = record.value.as_ref().map_or(0, |v| v.len())
+                    + record.headers.iter().map(|h| h.key().len() + h.value().map_or(0, |v| v.len())).sum::<usize>();
+                self.inner.partitioner.lock().keyless(count, size as u64)
+            }
+        }
     }
 
     /// Appends records, each to the partition [`Topic::send`] would choose,
@@ -281,17 +290,9 @@ impl Topic {
     /// failed are not written; batches already appended to other partitions stay.
     pub fn send_batch(&self, records: Vec<Record>) -> Result<Vec<SendResult>> {
         self.check_live()?;
-        let count = self.partition_count();
         let mut by_partition: BTreeMap<u32, Vec<(usize, Record)>> = BTreeMap::new();
         for (i, record) in records.into_iter().enumerate() {
-            let partition = match &record.key {
-                Some(key) => partition_for_key(key, count),
-                None => {
-                    let size = record.value.as_ref().map_or(0, |v| v.len());
-                    self.inner.partitioner.lock().keyless(count, size as u64)
-                }
-            };
-            by_partition.entry(partition).or_default().push((i, record));
+            by_partition.entry(self.partition_for(&record)).or_default().push((i, record));
         }
         let mut results = Vec::new();
         for (partition, entries) in by_partition {
@@ -314,16 +315,7 @@ impl Topic {
     /// the key's murmur2 hash, or by the keyless strategy when it has no key.
     pub fn send(&self, record: Record) -> Result<SendResult> {
         self.check_live()?;
-        let count = self.partition_count();
-        let partition = match &record.key {
-            Some(key) => partition_for_key(key, count),
-            None => {
-                let size = record.value.as_ref().map_or(0, |v| v.len())
-                    + record.headers.iter().map(|h| h.key().len() + h.value().map_or(0, |v| v.len())).sum::<usize>();
-                self.inner.partitioner.lock().keyless(count, size as u64)
-            }
-        };
-        self.send_to(partition, record)
+        self.send_to(self.partition_for(&record), record)
     }
 
     /// Appends `record` to partition `partition`.

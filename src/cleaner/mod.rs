@@ -14,7 +14,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::error::{Error, Result};
-use crate::format::{FileBatches, RecordBatch};
+use crate::format::{BatchHeader, FileBatches, RecordBatch};
 use crate::segment::LogSegment;
 pub(crate) use filter::{Counts, Judge, LogFacts, TxnTracker};
 pub use offset_map::BYTES_PER_ENTRY;
@@ -304,23 +304,49 @@ impl Throttle {
     }
 }
 
-/// The batches of a whole segment, each checked (framing, CRC, records).
-/// A damaged batch is an error naming the segment and position.
-pub(crate) fn segment_batches(segment: &LogSegment) -> Result<Vec<RecordBatch>> {
-    let Some(bytes) = segment.read(segment.base_offset(), segment.size().max(1), true)? else {
-        return Ok(Vec::new());
-    };
-    let mut batches = FileBatches::new(bytes, 0);
-    let mut out = Vec::new();
-    for batch in batches.by_ref() {
-        out.push(batch.map_err(|e| Error::CorruptSegment {
-            path: segment.log_path(),
+/// The batches of a whole segment, one at a time (a segment's batches are
+/// never all held, decompressed, at once), each checked (framing, CRC,
+/// records). A damaged batch is an error naming the segment and position.
+pub(crate) fn segment_batches(segment: &LogSegment) -> Result<impl Iterator<Item = Result<RecordBatch>> + use<>> {
+    let bytes = segment.read(segment.base_offset(), segment.size().max(1), true)?.unwrap_or_default();
+    let (path, base_offset) = (segment.log_path(), segment.base_offset());
+    Ok(FileBatches::new(bytes, 0).map(move |batch| {
+        batch.map_err(|e| Error::CorruptSegment {
+            path: path.clone(),
             position: e.batch_position().unwrap_or(0),
-            offset: segment.base_offset(),
+            offset: base_offset,
             source: Box::new(e),
-        })?);
+        })
+    }))
+}
+
+/// Feeds `facts` the batches of `segment` that carry a producer id. Only
+/// their headers are read for the rest: most logs have none, and the map
+/// and rewrite passes check every batch anyway.
+pub(crate) fn observe_producers(segment: &LogSegment, facts: &mut LogFacts) -> Result<()> {
+    let Some(bytes) = segment.read(segment.base_offset(), segment.size().max(1), true)? else { return Ok(()) };
+    let damaged = |position: usize, e: Error| Error::CorruptSegment {
+        path: segment.log_path(),
+        position: position as u64,
+        offset: segment.base_offset(),
+        source: Box::new(e),
+    };
+    let mut at = 0usize;
+    while at < bytes.len() {
+        let header = BatchHeader::parse(bytes.get(at..).unwrap_or_default()).map_err(|e| damaged(at, e))?;
+        let size = header.size_in_bytes().map_err(|e| damaged(at, e))? as usize;
+        let end = at.checked_add(size).filter(|&end| end <= bytes.len()).ok_or_else(|| {
+            let problem =
+                crate::error::BatchProblem::Truncated { needed: size as u64, available: (bytes.len() - at) as u64 };
+            damaged(at, Error::malformed(problem))
+        })?;
+        if header.producer_id >= 0 {
+            let batch = RecordBatch::new(bytes.slice(at..end)).map_err(|e| damaged(at, e))?;
+            facts.observe(&batch)?;
+        }
+        at = end;
     }
-    Ok(out)
+    Ok(())
 }
 
 /// Builds the offset map over `dirty` (each segment with the base of the
@@ -337,6 +363,7 @@ pub(crate) fn build_offset_map(
     let mut bytes_read = 0;
     for (segment, next_base) in dirty {
         for batch in segment_batches(segment)? {
+            let batch = batch?;
             bytes_read += batch.size_in_bytes() as u64;
             throttle.account(batch.size_in_bytes() as u64);
             let h = *batch.header();
@@ -386,6 +413,7 @@ pub(crate) fn clean_group(
     let mut out = Vec::new();
     for segment in group {
         for batch in segment_batches(segment)? {
+            let batch = batch?;
             figures.bytes_read += batch.size_in_bytes() as u64;
             out.clear();
             let counts = judge.filter(&batch, txns, &mut out)?;

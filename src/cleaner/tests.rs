@@ -17,7 +17,7 @@ fn keyed(offset: i64, key: i64) -> Vec<u8> {
 fn keys_in(segment: &LogSegment) -> Vec<i64> {
     segment_batches(segment)
         .unwrap()
-        .iter()
+        .map(|b| b.unwrap())
         .flat_map(|b| b.records().unwrap().map(|r| r.unwrap()).collect::<Vec<_>>())
         .map(|r| std::str::from_utf8(r.key().unwrap()).unwrap().parse().unwrap())
         .collect()

@@ -101,9 +101,6 @@ impl Store {
     /// of appending to and flushing `__consumer_offsets`.
     pub fn commit_offsets(&self, group: &str, offsets: &[(String, u32, i64)]) -> Result<()> {
         check_group(group)?;
-        if offsets.is_empty() {
-            return Ok(());
-        }
         commit(&self.shared, &self.offsets_topic()?, group, offsets)
     }
 
@@ -113,8 +110,7 @@ impl Store {
     ///
     /// Errors of reading `__consumer_offsets` on first use.
     pub fn committed_offset(&self, group: &str, topic: &str, partition: u32) -> Result<Option<i64>> {
-        let key = OffsetKey { group: group.to_string(), topic: topic.to_string(), partition };
-        self.with_committed(|committed, _| Ok(committed.get(&key).map(|v| v.offset)))
+        committed_offset(&self.shared, &self.offsets_topic()?, group, topic, partition)
     }
 
     /// Groups with committed offsets or live members, sorted.
@@ -261,7 +257,6 @@ pub(crate) fn with_committed<T>(
 /// Commits `offsets` for `group`: one batch on the group's partition of
 /// `topic`, flushed, then published in memory.
 pub(crate) fn commit(shared: &Shared, topic: &Topic, group: &str, offsets: &[(String, u32, i64)]) -> Result<()> {
-    check_group(group)?;
     if offsets.is_empty() {
         return Ok(());
     }

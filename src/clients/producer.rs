@@ -14,7 +14,6 @@ use parking_lot::{Condvar, Mutex};
 use super::serde::Serializer;
 use crate::error::{Error, Result};
 use crate::format::{BorrowedRecord, RECORD_BATCH_OVERHEAD, Record, encoded_record_size};
-use crate::partitioner::partition_for_key;
 use crate::topic::{SendResult, Topic};
 
 /// A producer's settings, with Kafka's names and defaults.
@@ -203,14 +202,7 @@ impl<K: ?Sized, V: ?Sized> Producer<K, V> {
     }
 
     fn enqueue(&self, record: Record, now: i64) -> Result<SendHandle> {
-        let partitions = self.shared.topic.partition_count();
-        let partition = match &record.key {
-            Some(key) => partition_for_key(key, partitions),
-            None => {
-                let size = record.value.as_ref().map_or(0, |v| v.len());
-                self.shared.topic.keyless_partition(size as u64)
-            }
-        };
+        let partition = self.shared.topic.partition_for(&record);
         let borrowed = BorrowedRecord::new(record.key.as_deref(), record.value.as_deref()).timestamp(now);
         let mut pending = self.shared.pending.lock();
         if pending.closed {

@@ -133,17 +133,12 @@ impl Partition {
         let mut segments = Vec::new();
         for slot in sealed.iter().take_while(|s| s.base_offset() < uncleanable) {
             let segment = slot.get()?;
-            for batch in cleaner::segment_batches(&segment)? {
-                facts.observe(&batch)?;
-            }
+            cleaner::observe_producers(&segment, &mut facts)?;
             segments.push((slot.clone(), segment));
         }
         // Later producer batches decide which batch keeps each producer's state.
         for slot in list.slots.iter().skip(segments.len()) {
-            let segment = slot.get()?;
-            for batch in cleaner::segment_batches(&segment)? {
-                facts.observe(&batch)?;
-            }
+            cleaner::observe_producers(&*slot.get()?, &mut facts)?;
         }
 
         let mut map = options.offset_map();
