@@ -39,7 +39,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use criterion::{BatchSize, Criterion, SamplingMode, Throughput, criterion_group, criterion_main};
 use tempfile::TempDir;
-use topiclog::config::CleanupPolicy;
+use topiclog::CleanupPolicy;
 use topiclog::{CleanerOptions, CompactionResult, LogConfig, Partition, Record};
 
 use common::{Units, XorShift, contender, interleave, paired_enabled, report, selected, timed, warm_pages};

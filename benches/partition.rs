@@ -81,8 +81,8 @@ use bytes::Bytes;
 use criterion::measurement::WallTime;
 use criterion::{BenchmarkGroup, Criterion, SamplingMode, Throughput, criterion_group, criterion_main};
 use tempfile::TempDir;
+use topiclog::Partition;
 use topiclog::format::{BatchHeader, RECORD_BATCH_OVERHEAD};
-use topiclog::partition::Partition;
 use topiclog::{BatchBuilder, BorrowedRecord, Compression, FileBatches, LogConfig, Record, RecordBatch};
 
 use common::{Units, XorShift, contender, interleave, paired_enabled, report, selected, timed, warm_pages};

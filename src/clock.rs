@@ -24,7 +24,7 @@ impl Clock for SystemClock {
 /// A clock that moves only when told to. Clones share the same time.
 ///
 /// ```
-/// use topiclog::clock::{Clock, ManualClock};
+/// use topiclog::{Clock, ManualClock};
 /// let clock = ManualClock::new(1_000);
 /// clock.advance(500);
 /// assert_eq!(clock.now_ms(), 1_500);

@@ -186,6 +186,16 @@ macro_rules! log_config {
             $( $(#[$doc])* pub $field: $ty, )*
         }
 
+        impl crate::topic::TopicConfig {
+            $(
+                $(#[$doc])*
+                #[must_use]
+                pub fn $field(self, value: $ty) -> Self {
+                    self.put($key, value.render())
+                }
+            )*
+        }
+
         impl Default for LogConfig {
             fn default() -> Self {
                 Self { $( $field: $default, )* }
@@ -198,6 +208,7 @@ macro_rules! log_config {
 
             $(
                 $(#[$doc])*
+                #[must_use]
                 pub fn $field(mut self, value: $ty) -> Self {
                     self.$field = value;
                     self
@@ -205,8 +216,26 @@ macro_rules! log_config {
             )*
 
             /// Sets `key` from its text form, as in a Kafka properties file.
-            /// An unknown key or an invalid value is an error naming it.
-            pub fn set(&mut self, key: &str, value: &str) -> Result<()> {
+            ///
+            /// ```
+            /// use topiclog::LogConfig;
+            /// let config = LogConfig::new().set("retention.ms", "3600000")?;
+            /// assert_eq!(config.retention_ms, 3_600_000);
+            /// assert!(LogConfig::new().set("retention.ms", "soon").is_err());
+            /// # Ok::<(), topiclog::Error>(())
+            /// ```
+            ///
+            /// # Errors
+            ///
+            /// [`Error::InvalidConfig`] naming the key and value for an unknown
+            /// key, a value that does not parse, or one out of its range.
+            pub fn set(mut self, key: &str, value: &str) -> Result<Self> {
+                self.apply(key, value)?;
+                Ok(self)
+            }
+
+            /// [`LogConfig::set`] in place.
+            pub(crate) fn apply(&mut self, key: &str, value: &str) -> Result<()> {
                 let invalid = |reason: String| Error::InvalidConfig { key: key.to_string(), value: value.to_string(), reason };
                 match key {
                     $( $key => {
@@ -223,6 +252,7 @@ macro_rules! log_config {
             }
 
             /// The text form of `key`'s value, or `None` for an unknown key.
+            #[must_use]
             pub fn get(&self, key: &str) -> Option<String> {
                 match key {
                     $( $key => Some(self.$field.render()), )*
@@ -256,6 +286,45 @@ macro_rules! log_config {
 }
 
 const NEVER: i64 = i64::MAX;
+
+/// When a log fsyncs on its own, as a typed form of Kafka's `flush.messages`
+/// and `flush.ms` (whose "never" is `i64::MAX`). Whatever the policy,
+/// [`Partition::flush`](crate::Partition::flush) and `close` flush, and an
+/// `append` that returned survives a crash of the process.
+///
+/// ```
+/// use std::time::Duration;
+/// use topiclog::{Durability, LogConfig, TopicConfig};
+/// let config = LogConfig::new().durability(Durability::EveryAppend);
+/// assert_eq!(config.flush_messages, 1);
+/// let topic = TopicConfig::new().durability(Durability::Interval(Duration::from_secs(1)));
+/// assert_eq!(topic.get("flush.ms"), Some("1000"));
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Durability {
+    /// Only when asked (Kafka's default, which relies on replication).
+    OnRequest,
+    /// Before every append returns (`flush.messages=1`).
+    EveryAppend,
+    /// After this many records (`flush.messages=N`).
+    EveryRecords(std::num::NonZeroU64),
+    /// When the last flush is this old, checked on append and by the store's
+    /// maintenance (`flush.ms`).
+    Interval(std::time::Duration),
+}
+
+impl Durability {
+    /// `(flush.messages, flush.ms)` for this policy.
+    pub(crate) fn flush_settings(self) -> (i64, i64) {
+        let clamp = |n: u128| i64::try_from(n).unwrap_or(NEVER);
+        match self {
+            Self::OnRequest => (NEVER, NEVER),
+            Self::EveryAppend => (1, NEVER),
+            Self::EveryRecords(n) => (clamp(u128::from(n.get())), NEVER),
+            Self::Interval(every) => (NEVER, clamp(every.as_millis())),
+        }
+    }
+}
 
 log_config! {
     /// `segment.bytes`: roll a new segment before the active one would pass this size (default 1 GiB).
@@ -301,6 +370,13 @@ log_config! {
 }
 
 impl LogConfig {
+    /// Flush policy: sets `flush.messages` and `flush.ms` for `durability`.
+    #[must_use]
+    pub fn durability(mut self, durability: Durability) -> Self {
+        (self.flush_messages, self.flush_ms) = durability.flush_settings();
+        self
+    }
+
     /// Kafka's defaults.
     pub fn new() -> Self {
         Self::default()
@@ -319,7 +395,7 @@ impl LogConfig {
                 value: String::new(),
                 reason: "expected key=value".into(),
             })?;
-            config.set(key.trim(), value.trim())?;
+            config.apply(key.trim(), value.trim())?;
         }
         config.validate()?;
         Ok(config)
@@ -386,7 +462,7 @@ mod tests {
 
     #[test]
     fn invalid_values_name_the_key() {
-        let mut c = LogConfig::default();
+        let c = LogConfig::default();
         for (k, v) in [
             ("segment.bytes", "10"),
             ("segment.bytes", "ten"),
@@ -397,7 +473,7 @@ mod tests {
             ("compression.type", "brotli"),
             ("no.such.key", "1"),
         ] {
-            match c.set(k, v) {
+            match c.clone().set(k, v) {
                 Err(Error::InvalidConfig { key, value, .. }) => assert_eq!((key.as_str(), value.as_str()), (k, v)),
                 other => panic!("{k}={v}: {other:?}"),
             }

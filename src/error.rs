@@ -14,6 +14,35 @@ use crate::format::Compression;
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 /// What went wrong.
+///
+/// Every variant names what failed and, where known, the file and byte
+/// position; [`std::error::Error::source`] leads to the underlying I/O,
+/// codec or append error. What a caller should do:
+///
+/// | Variant | Meaning | What to do |
+/// |---|---|---|
+/// | [`Io`](Error::Io) | an OS call on a file failed (the `source` has the errno) | retry if transient; on a write path the partition is then [`Poisoned`](Error::Poisoned) |
+/// | [`Poisoned`](Error::Poisoned) | an earlier write or fsync failed; writes are refused | fix the cause (disk full, I/O error), reopen the store; nothing after the last flush is assumed written |
+/// | [`Locked`](Error::Locked) | the directory is open elsewhere | close the other handle or process, then retry |
+/// | [`Closed`](Error::Closed) | the partition or store was closed | reopen |
+/// | [`CrcMismatch`](Error::CrcMismatch), [`MalformedBatch`](Error::MalformedBatch), [`UnsupportedMagic`](Error::UnsupportedMagic) | bytes are not a valid v2 batch | report corruption (or reject the input, for bytes you supplied) |
+/// | [`CorruptSegment`](Error::CorruptSegment) | damaged bytes inside a segment, at `position` | report corruption; reading continues at the next segment; reopening recovers what is above the recovery point |
+/// | [`MissingSegment`](Error::MissingSegment) | a segment's files were removed outside topiclog | restore the files, or accept the gap |
+/// | [`CorruptIndex`](Error::CorruptIndex) | an index disagrees with its log (rebuilt automatically) | nothing; report it if it persists |
+/// | [`CorruptState`](Error::CorruptState), [`CorruptTopicMetadata`](Error::CorruptTopicMetadata), [`CorruptCheckpoint`](Error::CorruptCheckpoint) | a metadata file cannot be parsed | restore or remove the file named (see the README's repair notes), then reopen |
+/// | [`UnsupportedCompression`](Error::UnsupportedCompression) | a codec this build lacks | build with the codec's cargo feature; raw batch bytes stay readable |
+/// | [`Compression`](Error::Compression) | a payload failed to (de)compress | report corruption |
+/// | [`InvalidConfig`](Error::InvalidConfig), [`InvalidTopicName`](Error::InvalidTopicName), [`InvalidPartitionCount`](Error::InvalidPartitionCount) | a bad setting or name | fix the value given |
+/// | [`InvalidRecord`](Error::InvalidRecord), [`InvalidTimestamp`](Error::InvalidTimestamp), [`TimestampOutOfBounds`](Error::TimestampOutOfBounds), [`EmptyBatch`](Error::EmptyBatch), [`TooLarge`](Error::TooLarge), [`RecordBatchTooLarge`](Error::RecordBatchTooLarge) | the records given are not acceptable; nothing was written | fix the records (or raise `max.message.bytes`) |
+/// | [`PolicyViolation`](Error::PolicyViolation), [`TruncateInsideSparseBatch`](Error::TruncateInsideSparseBatch) | the operation does not fit the log | use an operation the policy allows |
+/// | [`OffsetOutOfRange`](Error::OffsetOutOfRange), [`InvalidOffset`](Error::InvalidOffset) | an offset outside the log | seek to the log start or end (consumers apply `auto.offset.reset`) |
+/// | [`UnknownTopic`](Error::UnknownTopic), [`UnknownPartition`](Error::UnknownPartition), [`TopicExists`](Error::TopicExists), [`UnknownGroup`](Error::UnknownGroup) | no such topic, partition or group (or it exists already) | check the name; create it first |
+/// | [`NotAssigned`](Error::NotAssigned), [`NoGroup`](Error::NoGroup), [`GroupHasMembers`](Error::GroupHasMembers) | a consumer call that its assignment or group does not allow | assign or subscribe first; set `group.id`; stop the group's members first |
+/// | [`Serialization`](Error::Serialization), [`Deserialization`](Error::Deserialization) | a serializer refused a key or value | fix the data or the serializer; for a poison record, seek past its offset |
+/// | [`ProducerClosed`](Error::ProducerClosed), [`ProducerAppend`](Error::ProducerAppend) | the producer is closed, or its batch's append failed (`source`) | act on the source error; resend if it was transient |
+/// | [`Symlink`](Error::Symlink) | a file topiclog would write is a symbolic link | replace the link with a regular file |
+/// | [`OffsetOverflow`](Error::OffsetOverflow), [`SegmentFull`](Error::SegmentFull), [`IndexFull`](Error::IndexFull), [`IndexOutOfOrder`](Error::IndexOutOfOrder), [`SegmentSealed`](Error::SegmentSealed), [`ReadOnly`](Error::ReadOnly), [`NonMonotonicOffsets`](Error::NonMonotonicOffsets) | conditions inside the segment layer that the partition handles (by rolling or rebuilding) | none reach a caller of the partition API in normal operation; report one that does |
+/// | [`Internal`](Error::Internal) | topiclog broke its own invariant | report a bug |
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
@@ -69,7 +98,7 @@ pub enum Error {
     },
 
     /// A compressed payload failed to decompress, or data failed to compress.
-    #[error("{codec:?} {direction} failed{}: {message}", At(*.position))]
+    #[error("{codec:?} {direction} failed{}: {source}", At(*.position))]
     Compression {
         /// Byte position of the batch in its file, when known.
         position: Option<u64>,
@@ -77,8 +106,9 @@ pub enum Error {
         codec: Compression,
         /// "compression" or "decompression".
         direction: &'static str,
-        /// The codec library's description of the failure.
-        message: String,
+        /// The codec library's error.
+        #[source]
+        source: io::Error,
     },
 
     /// A record timestamp is negative and not the `NO_TIMESTAMP` sentinel (-1).
@@ -136,11 +166,25 @@ pub enum Error {
         limit_name: &'static str,
     },
 
-    /// A batch given to append is not acceptable as a producer batch.
-    #[error("invalid record batch for append: {reason}")]
+    /// A batch given to append is not acceptable as a producer batch; the
+    /// log is unchanged.
+    #[error("invalid record batch for append: {problem}")]
     InvalidRecord {
         /// Why it was refused.
-        reason: String,
+        problem: RecordProblem,
+    },
+
+    /// [`Partition::truncate_to`](crate::Partition::truncate_to) would cut a
+    /// batch with offset gaps (one compaction thinned) in the middle, which
+    /// cannot be re-encoded without changing the offsets kept.
+    #[error(
+        "cannot truncate to offset {offset}: it falls inside the batch from {batch_base_offset}, which has offset gaps"
+    )]
+    TruncateInsideSparseBatch {
+        /// The offset asked for.
+        offset: i64,
+        /// The base offset of the batch it falls in.
+        batch_base_offset: i64,
     },
 
     /// A record timestamp is outside the bounds `message.timestamp.*.max.ms` allow.
@@ -167,21 +211,52 @@ pub enum Error {
 
     /// An earlier write or fsync failed, so the partition refuses writes
     /// until it is reopened (its on-disk state is no longer known).
-    #[error("partition {} refuses writes after an earlier I/O failure: {cause}", dir.display())]
+    #[error("partition {} refuses writes after an earlier I/O failure: {source}", dir.display())]
     Poisoned {
         /// The partition directory.
         dir: PathBuf,
-        /// The failure that poisoned it.
-        cause: String,
+        /// The failure that poisoned it (an [`Error::Io`] naming the file).
+        #[source]
+        source: std::sync::Arc<Error>,
     },
 
-    /// A checkpoint or state file cannot be parsed.
+    /// One of Kafka's checkpoint files at the data directory's root
+    /// (`recovery-point-offset-checkpoint`, `log-start-offset-checkpoint`,
+    /// `cleaner-offset-checkpoint`) cannot be parsed.
     #[error("corrupt checkpoint {}: {problem}", path.display())]
     CorruptCheckpoint {
         /// The file.
         path: PathBuf,
         /// What is wrong with it.
         problem: String,
+    },
+
+    /// A partition's state file (`topiclog.state`: log start, recovery point,
+    /// segment list) cannot be parsed.
+    #[error("corrupt partition state {}: {problem}", path.display())]
+    CorruptState {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong with it.
+        problem: String,
+    },
+
+    /// A topic's metadata file (partition count, configuration overrides)
+    /// cannot be parsed.
+    #[error("corrupt topic metadata {}: {problem}", path.display())]
+    CorruptTopicMetadata {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong with it.
+        problem: String,
+    },
+
+    /// topiclog broke one of its own invariants: a bug. Nothing was changed
+    /// past the point it was found; please report it with the message.
+    #[error("internal error (a bug in topiclog): {invariant}")]
+    Internal {
+        /// The invariant that did not hold.
+        invariant: &'static str,
     },
 
     /// A topic name breaks Kafka's rules.
@@ -293,7 +368,7 @@ pub enum Error {
     },
 
     /// A partition count that would not grow the topic (Kafka never shrinks
-    /// one), or more than [`crate::store::MAX_PARTITIONS`].
+    /// one), or more than [`Store::MAX_PARTITIONS`](crate::Store::MAX_PARTITIONS).
     #[error(
         "topic {topic:?} has {current} partitions; the count can only grow, up to {}, not become {requested}",
         crate::store::MAX_PARTITIONS
@@ -438,6 +513,60 @@ pub enum Error {
         /// The segment's next offset.
         next: i64,
     },
+}
+
+/// Why [`Error::InvalidRecord`] refused a batch given to append.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum RecordProblem {
+    /// A control batch (transaction marker): only a transaction coordinator writes those.
+    ControlBatch,
+    /// A batch whose offsets are not dense (`lastOffsetDelta + 1` must equal
+    /// the record count, which must be positive) cannot get offsets assigned.
+    SparseOffsets {
+        /// The header's record count.
+        record_count: i32,
+        /// The header's last offset delta.
+        last_offset_delta: i32,
+    },
+    /// An idempotent batch (producer id set) without a base sequence.
+    MissingBaseSequence {
+        /// The batch's producer id.
+        producer_id: i64,
+    },
+    /// A record without a key, in a log with `cleanup.policy` compact.
+    NullKeyInCompactedLog {
+        /// Index of the record in the batch (from 0).
+        record: usize,
+    },
+    /// A batch appended with its own offsets starts below the log end.
+    BelowLogEnd {
+        /// The batch's base offset.
+        base_offset: i64,
+        /// The log end offset.
+        log_end_offset: i64,
+    },
+}
+
+impl fmt::Display for RecordProblem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::ControlBatch => f.write_str("control batches cannot be appended"),
+            Self::SparseOffsets { record_count, last_offset_delta } => write!(
+                f,
+                "offsets must be dense to be assigned (record count {record_count}, last offset delta {last_offset_delta})"
+            ),
+            Self::MissingBaseSequence { producer_id } => {
+                write!(f, "the idempotent batch of producer {producer_id} has no base sequence")
+            }
+            Self::NullKeyInCompactedLog { record } => {
+                write!(f, "record {record} has a null key, which a compacted topic does not accept")
+            }
+            Self::BelowLogEnd { base_offset, log_end_offset } => {
+                write!(f, "batch starts at offset {base_offset} below the log end offset {log_end_offset}")
+            }
+        }
+    }
 }
 
 /// The specific way a record batch's bytes break the v2 layout.
@@ -586,6 +715,15 @@ impl Error {
             return Error::Symlink { path };
         }
         Error::Io { op, path, source }
+    }
+}
+
+/// A copy of an I/O error that keeps what a caller matches on: the OS error
+/// code when there is one, else the kind and the message.
+pub(crate) fn copy_io_error(e: &io::Error) -> io::Error {
+    match e.raw_os_error() {
+        Some(code) => io::Error::from_raw_os_error(code),
+        None => io::Error::new(e.kind(), e.to_string()),
     }
 }
 

@@ -36,11 +36,24 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
-//! Layers, each using only those below it: [`format`](mod@format) (record batches),
-//! [`index`] (offset and time indexes), [`segment`] (one `.log` with its
-//! indexes), [`partition`] (the log), [`topic`] and [`store`]. Time comes from
-//! an injectable [`clock::Clock`]; settings use Kafka's keys ([`LogConfig`],
-//! [`StoreConfig`]).
+//! # What the crate offers
+//!
+//! | Concept | Types |
+//! |---|---|
+//! | A data directory of topics | [`Store`], [`StoreConfig`], [`ConfigEntry`], [`MaintenanceReport`] |
+//! | A topic and its partitions | [`Topic`], [`TopicConfig`], [`SendResult`], [`PartitionDescription`], [`partition_for_key`] |
+//! | One partition log | [`Partition`], [`LogConfig`], [`PartitionOptions`], [`AppendResult`], [`OffsetSpec`], [`RecoveryReport`] |
+//! | Reading | [`RecordReader`], [`ConsumerRecord`], [`RecordRef`] (borrowed views), [`TimestampOffset`] |
+//! | Writing | [`Record`], [`BorrowedRecord`], [`BatchBuilder`], [`RecordBatch`] |
+//! | Retention and compaction | [`RetentionResult`], [`CompactionResult`], [`CleanableRange`], [`CleanerOptions`] |
+//! | Clients | [`Producer`], [`Consumer`], [`Serializer`], [`Deserializer`], the [`Assignor`]s |
+//! | Time | [`Clock`], [`SystemClock`], [`ManualClock`] (for tests) |
+//! | Errors | [`Error`] — its docs hold a table of what a caller should do for each |
+//!
+//! Settings use Kafka's keys (`segment.bytes`, `retention.ms`, ...), each
+//! also as a typed builder method. [`format`](mod@format) is public for tools
+//! that decode Kafka's bytes themselves. The segment and index layers below
+//! [`Partition`] are internal.
 //!
 //! # Durability contract
 //!
@@ -95,16 +108,28 @@
 #![warn(missing_docs)]
 #![warn(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, clippy::panic)]
 
-pub mod clock;
-pub mod config;
+mod clock;
+mod config;
 pub mod error;
 pub mod format;
+mod partition;
+mod partitioner;
+mod store;
+mod topic;
+
+// The segment and index layers are internal. The `internals` feature exposes
+// them for topiclog's own layer tests and benches; they are not part of the
+// stable API and may change in any release.
+#[cfg(feature = "internals")]
+#[doc(hidden)]
 pub mod index;
-pub mod partition;
-pub mod partitioner;
+#[cfg(not(feature = "internals"))]
+mod index;
+#[cfg(feature = "internals")]
+#[doc(hidden)]
 pub mod segment;
-pub mod store;
-pub mod topic;
+#[cfg(not(feature = "internals"))]
+mod segment;
 
 mod assignor;
 mod cleaner;
@@ -126,15 +151,22 @@ pub use clients::{
     NumberSerde, OFFSETS_TOPIC, OffsetReset, PolledRecord, Producer, ProducerConfig, SendHandle, Serializer,
     StringSerde, UnitSerde,
 };
-pub use config::LogConfig;
-pub use error::{BatchProblem, Error, Result};
+pub use clock::{Clock, ManualClock, SystemClock};
+pub use config::{CleanupPolicy, CompressionType, Durability, LogConfig};
+pub use error::{BatchProblem, Error, RecordProblem, Result};
 pub use format::{
     BatchBuilder, BorrowedRecord, Compression, ConsumerRecord, FileBatches, Header, HeaderRef, Record, RecordBatch,
     RecordRef, TimestampType,
 };
-pub use partition::{CompactionResult, Partition};
-pub use store::{Store, StoreConfig};
-pub use topic::{Topic, TopicConfig};
+pub use index::TimestampOffset;
+pub use partition::{
+    AppendResult, CompactionResult, OffsetSpec, Partition, PartitionOptions, RecordReader, RetentionReason,
+    RetentionResult, SegmentInfo,
+};
+pub use partitioner::{KeylessStrategy, murmur2, partition_for_key};
+pub use segment::{RecoveryCause, RecoveryReport};
+pub use store::{ConfigEntry, ConfigSource, MaintenanceError, MaintenanceReport, MaintenanceTask, Store, StoreConfig};
+pub use topic::{PartitionDescription, SendResult, Topic, TopicConfig};
 
 /// The README's Rust examples compile and run as doctests.
 #[cfg(doctest)]

@@ -48,8 +48,9 @@ pub struct PartitionDescription {
 ///
 /// ```
 /// use topiclog::TopicConfig;
-/// let overrides = TopicConfig::new().retention_ms(7 * 24 * 3600 * 1000).set("segment.bytes", "1048576");
+/// let overrides = TopicConfig::new().retention_ms(7 * 24 * 3600 * 1000).set("segment.bytes", "1048576")?;
 /// assert_eq!(overrides.get("retention.ms"), Some("604800000"));
+/// # Ok::<(), topiclog::Error>(())
 /// ```
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct TopicConfig {
@@ -62,66 +63,38 @@ impl TopicConfig {
         Self::default()
     }
 
-    /// Overrides `key` (a topic-level key such as `retention.ms`); checked
+    /// Overrides `key` (a topic-level key such as `retention.ms`) with its
+    /// text form. Each key also has a typed builder method of the same name
+    /// (`retention_ms`, `cleanup_policy`, ...); the cross-key rules are checked
     /// when the topic is created or altered.
-    pub fn set(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
-        self.overrides.insert(key.into(), value.into());
+    ///
+    /// ```
+    /// use topiclog::TopicConfig;
+    /// let overrides = TopicConfig::new().set("retention.ms", "86400000")?.segment_bytes(1 << 20);
+    /// assert_eq!(overrides.get("segment.bytes"), Some("1048576"));
+    /// assert!(TopicConfig::new().set("retention.ms", "soon").is_err());
+    /// # Ok::<(), topiclog::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidConfig`](crate::Error::InvalidConfig) for an unknown
+    /// key, a value that does not parse, or one out of its range.
+    pub fn set(self, key: &str, value: &str) -> crate::Result<Self> {
+        crate::config::LogConfig::default().apply(key, value)?;
+        Ok(self.put(key, value.trim().to_string()))
+    }
+
+    /// Flush policy: writes `flush.messages` and `flush.ms` for `durability`.
+    #[must_use]
+    pub fn durability(self, durability: crate::config::Durability) -> Self {
+        let (messages, ms) = durability.flush_settings();
+        self.put("flush.messages", messages.to_string()).put("flush.ms", ms.to_string())
+    }
+
+    pub(crate) fn put(mut self, key: &str, value: String) -> Self {
+        self.overrides.insert(key.to_string(), value);
         self
-    }
-
-    /// `retention.ms`.
-    pub fn retention_ms(self, ms: i64) -> Self {
-        self.set("retention.ms", ms.to_string())
-    }
-
-    /// `retention.bytes`.
-    pub fn retention_bytes(self, bytes: i64) -> Self {
-        self.set("retention.bytes", bytes.to_string())
-    }
-
-    /// `segment.bytes`.
-    pub fn segment_bytes(self, bytes: i64) -> Self {
-        self.set("segment.bytes", bytes.to_string())
-    }
-
-    /// `segment.ms`.
-    pub fn segment_ms(self, ms: i64) -> Self {
-        self.set("segment.ms", ms.to_string())
-    }
-
-    /// `flush.messages`: fsync after this many records.
-    pub fn flush_messages(self, messages: i64) -> Self {
-        self.set("flush.messages", messages.to_string())
-    }
-
-    /// `flush.ms`: fsync when this long has passed since the last flush.
-    pub fn flush_ms(self, ms: i64) -> Self {
-        self.set("flush.ms", ms.to_string())
-    }
-
-    /// `cleanup.policy`.
-    pub fn cleanup_policy(self, policy: crate::config::CleanupPolicy) -> Self {
-        self.set("cleanup.policy", policy.to_string())
-    }
-
-    /// `compression.type`.
-    pub fn compression(self, compression: crate::config::CompressionType) -> Self {
-        self.set("compression.type", compression.to_string())
-    }
-
-    /// `max.message.bytes`.
-    pub fn max_message_bytes(self, bytes: i64) -> Self {
-        self.set("max.message.bytes", bytes.to_string())
-    }
-
-    /// `min.cleanable.dirty.ratio`.
-    pub fn min_cleanable_dirty_ratio(self, ratio: f64) -> Self {
-        self.set("min.cleanable.dirty.ratio", ratio.to_string())
-    }
-
-    /// `delete.retention.ms`.
-    pub fn delete_retention_ms(self, ms: i64) -> Self {
-        self.set("delete.retention.ms", ms.to_string())
     }
 
     /// The override for `key`, if any.

@@ -7,9 +7,9 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
 
-use topiclog::clock::ManualClock;
-use topiclog::config::CleanupPolicy;
-use topiclog::partition::PartitionOptions;
+use topiclog::CleanupPolicy;
+use topiclog::ManualClock;
+use topiclog::PartitionOptions;
 use topiclog::{CleanerOptions, Error, LogConfig, Partition, Record, Store, StoreConfig, TopicConfig};
 
 const T0: i64 = 1_700_000_000_000;
@@ -228,7 +228,7 @@ fn an_interrupted_swap_is_completed_on_open() {
     let expected = contents(&q);
     let after: Vec<i64> = q.segments().unwrap().iter().map(|s| s.base_offset).collect();
     assert!(after.len() < before.len());
-    let state = std::fs::read_to_string(clean_dir.path().join(topiclog::partition::STATE_FILE)).unwrap();
+    let state = std::fs::read_to_string(clean_dir.path().join("topiclog.state")).unwrap();
     q.close().unwrap();
     // Rebuild the moment between steps 3 and 4: the old segments, every
     // cleaned one as `.log.swap`, the state listing the segments after.
@@ -238,11 +238,8 @@ fn an_interrupted_swap_is_completed_on_open() {
             std::fs::copy(clean_dir.path().join(&name), dir.path().join(format!("{name}.swap"))).unwrap();
         }
     }
-    std::fs::write(
-        dir.path().join(topiclog::partition::STATE_FILE),
-        state.replace("clean_shutdown true", "clean_shutdown false"),
-    )
-    .unwrap();
+    std::fs::write(dir.path().join("topiclog.state"), state.replace("clean_shutdown true", "clean_shutdown false"))
+        .unwrap();
     let p = open(dir.path(), config, &clock);
     assert_eq!(contents(&p), expected);
     let bases: Vec<i64> = p.segments().unwrap().iter().map(|s| s.base_offset).collect();
@@ -258,7 +255,7 @@ fn the_store_cleans_due_logs_and_checkpoints_the_first_dirty_offset() {
     let clock = ManualClock::new(T0);
     let config = StoreConfig::new().clock(Arc::new(clock.clone())).maintenance(false);
     let store = Store::open(dir.path(), config.clone()).unwrap();
-    let overrides = TopicConfig::new().set("cleanup.policy", "compact").segment_bytes(2_000);
+    let overrides = TopicConfig::new().set("cleanup.policy", "compact").unwrap().segment_bytes(2_000);
     let topic = store.create_topic("state", 1, overrides).unwrap();
     let p = topic.partition(0).unwrap();
     for i in 0..400i64 {

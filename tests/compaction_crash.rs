@@ -19,7 +19,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use topiclog::config::CleanupPolicy;
+use topiclog::CleanupPolicy;
 use topiclog::format::Record;
 use topiclog::{CleanerOptions, LogConfig, Partition};
 

@@ -9,7 +9,7 @@ mod common;
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use topiclog::config::CleanupPolicy;
+use topiclog::CleanupPolicy;
 use topiclog::{CleanerOptions, LogConfig, Partition};
 
 type Latest = BTreeMap<Vec<u8>, (i64, Option<Vec<u8>>)>;

@@ -17,11 +17,11 @@ use std::path::Path;
 use std::sync::Arc;
 
 use proptest::prelude::*;
-use topiclog::clock::{Clock, ManualClock};
-use topiclog::config::CleanupPolicy;
+use topiclog::CleanupPolicy;
+use topiclog::PartitionOptions;
 use topiclog::format::Record;
-use topiclog::partition::PartitionOptions;
 use topiclog::{CleanerOptions, LogConfig, Partition};
+use topiclog::{Clock, ManualClock};
 
 const T0: i64 = 1_700_000_000_000;
 const DELETE_RETENTION_MS: i64 = 60_000;

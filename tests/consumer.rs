@@ -271,14 +271,14 @@ fn a_group_commits_to_the_partition_kafka_chooses() {
 /// offsets, and reading one record by offset.
 #[test]
 fn plain_api_conveniences() {
-    use topiclog::config::{CleanupPolicy, CompressionType};
-    use topiclog::partition::OffsetSpec;
+    use topiclog::OffsetSpec;
+    use topiclog::{CleanupPolicy, CompressionType};
     let dir = tempfile::tempdir().unwrap();
     let s = store(dir.path());
     let overrides = TopicConfig::new()
         .flush_messages(1)
         .cleanup_policy(CleanupPolicy::CompactDelete)
-        .compression(CompressionType::Codec(topiclog::Compression::Lz4));
+        .compression_type(CompressionType::Codec(topiclog::Compression::Lz4));
     let t = s.create_topic("t", 1, overrides).unwrap();
     assert_eq!(t.config().flush_messages, 1);
     assert_eq!(t.config().cleanup_policy, CleanupPolicy::CompactDelete);

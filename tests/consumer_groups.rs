@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use topiclog::clock::ManualClock;
+use topiclog::ManualClock;
 use topiclog::{
     AutoOffsetReset, Consumer, ConsumerConfig, Error, Record, Store, StoreConfig, TopicConfig, TopicPartition,
 };

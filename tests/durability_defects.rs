@@ -10,9 +10,12 @@ use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use topiclog::clock::ManualClock;
+use topiclog::ManualClock;
+use topiclog::PartitionOptions;
 use topiclog::format::Record;
-use topiclog::partition::{PartitionOptions, STATE_FILE};
+
+/// The partition state file's name (an internal detail these tests reach into).
+const STATE_FILE: &str = "topiclog.state";
 use topiclog::{Error, LogConfig, Partition};
 
 const T0: i64 = 1_700_000_000_000;

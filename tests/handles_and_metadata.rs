@@ -7,8 +7,8 @@ use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Barrier};
 
-use topiclog::partition::Partition;
-use topiclog::store::StoreConfig;
+use topiclog::Partition;
+use topiclog::StoreConfig;
 use topiclog::{Error, LogConfig, Record, Store, TopicConfig};
 
 fn quiet() -> StoreConfig {
@@ -315,7 +315,7 @@ fn an_absurd_partition_count_is_rejected_before_anything_is_created() {
     for count in ["4294967295", "100001"] {
         std::fs::write(meta.join("big.topic"), format!("version=0\npartitions={count}\ndeleting=false\n")).unwrap();
         let opened = Store::open(dir.path(), quiet());
-        assert!(matches!(opened, Err(Error::CorruptCheckpoint { .. })), "{count}: {opened:?}");
+        assert!(matches!(opened, Err(Error::CorruptTopicMetadata { .. })), "{count}: {opened:?}");
         assert!(names_in(dir.path()).iter().all(|n| !n.starts_with("big")), "{count}: no directory created");
     }
     std::fs::remove_file(meta.join("big.topic")).unwrap();
@@ -330,11 +330,11 @@ fn an_absurd_partition_count_is_rejected_before_anything_is_created() {
     }
 
     let store = Store::open(dir.path(), quiet()).unwrap();
-    let created = store.create_topic("huge", topiclog::store::MAX_PARTITIONS + 1, TopicConfig::new());
+    let created = store.create_topic("huge", topiclog::Store::MAX_PARTITIONS + 1, TopicConfig::new());
     assert!(matches!(created, Err(Error::InvalidPartitionCount { current: 0, .. })), "{created:?}");
     assert!(store.topics().is_empty());
     store.create_topic("t", 1, TopicConfig::new()).unwrap();
-    let grown = store.add_partitions("t", topiclog::store::MAX_PARTITIONS + 1);
+    let grown = store.add_partitions("t", topiclog::Store::MAX_PARTITIONS + 1);
     assert!(matches!(grown, Err(Error::InvalidPartitionCount { current: 1, .. })), "{grown:?}");
     assert_eq!(store.existing_topic("t").unwrap().partition_count(), 1);
 }

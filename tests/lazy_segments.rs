@@ -4,9 +4,9 @@
 
 use std::sync::Arc;
 
-use topiclog::clock::ManualClock;
+use topiclog::ManualClock;
+use topiclog::PartitionOptions;
 use topiclog::format::Record;
-use topiclog::partition::PartitionOptions;
 use topiclog::{LogConfig, Partition};
 
 const T0: i64 = 1_700_000_000_000;

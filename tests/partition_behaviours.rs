@@ -5,11 +5,11 @@ use std::path::Path;
 use std::sync::Arc;
 
 use bytes::Bytes;
-use topiclog::clock::ManualClock;
-use topiclog::config::CleanupPolicy;
+use topiclog::CleanupPolicy;
+use topiclog::ManualClock;
 use topiclog::format::{BatchBuilder, Compression, FileBatches, Record};
-use topiclog::partition::{EARLIEST_TIMESTAMP, LATEST_TIMESTAMP, MAX_TIMESTAMP, PartitionOptions};
 use topiclog::{Error, LogConfig, Partition};
+use topiclog::{OffsetSpec, PartitionOptions, RecordProblem};
 
 const T0: i64 = 1_700_000_000_000;
 
@@ -397,9 +397,9 @@ fn offset_for_timestamp_across_segments() {
     assert_eq!(find(T0 + 35), Some(4));
     assert_eq!(find(T0 + 90), Some(9));
     assert_eq!(find(T0 + 91), None);
-    assert_eq!(find(EARLIEST_TIMESTAMP), Some(0));
-    assert_eq!(find(LATEST_TIMESTAMP), Some(10));
-    assert_eq!(p.offset_for_timestamp(MAX_TIMESTAMP).unwrap().map(|e| (e.timestamp, e.offset)), Some((T0 + 90, 9)));
+    assert_eq!(p.offset_for(OffsetSpec::Earliest).unwrap().map(|e| e.offset), Some(0));
+    assert_eq!(p.offset_for(OffsetSpec::Latest).unwrap().map(|e| e.offset), Some(10));
+    assert_eq!(p.offset_for(OffsetSpec::MaxTimestamp).unwrap().map(|e| (e.timestamp, e.offset)), Some((T0 + 90, 9)));
     p.delete_records(5).unwrap();
     assert_eq!(find(T0), Some(5), "never below the log start");
 }
@@ -493,7 +493,10 @@ fn compacted_topic_constraints() {
     let clock = ManualClock::new(T0);
     let p = open(dir.path(), LogConfig::new().cleanup_policy(CleanupPolicy::Compact), &clock);
     let err = p.append(&[rec("a"), Record::new().value("no key")]).unwrap_err();
-    assert!(matches!(&err, Error::InvalidRecord { reason } if reason.contains("record 1")), "{err}");
+    assert!(
+        matches!(&err, Error::InvalidRecord { problem: RecordProblem::NullKeyInCompactedLog { record: 1 } }),
+        "{err}"
+    );
     for codec in [Compression::None, Compression::Gzip] {
         let mut b = BatchBuilder::new(codec);
         b.append(&rec("a")).unwrap();

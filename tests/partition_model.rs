@@ -12,9 +12,9 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use proptest::prelude::*;
-use topiclog::clock::ManualClock;
+use topiclog::ManualClock;
+use topiclog::PartitionOptions;
 use topiclog::format::Record;
-use topiclog::partition::PartitionOptions;
 use topiclog::{Error, LogConfig, Partition};
 
 const T0: i64 = 1_700_000_000_000;

@@ -5,9 +5,9 @@
 use std::sync::Arc;
 
 use bytes::Bytes;
-use topiclog::clock::ManualClock;
-use topiclog::config::CompressionType;
-use topiclog::partition::PartitionOptions;
+use topiclog::CompressionType;
+use topiclog::ManualClock;
+use topiclog::PartitionOptions;
 use topiclog::{BatchBuilder, Compression, ConsumerRecord, Error, LogConfig, Partition, Record, RecordBatch};
 
 const T0: i64 = 1_700_000_000_000;

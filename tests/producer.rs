@@ -128,7 +128,7 @@ fn send_batch_writes_one_batch_per_partition() {
     assert!(sizes.iter().all(|p| p.len() <= 1), "{sizes:?}");
     for (i, r) in sent.iter().enumerate() {
         let key = format!("k{}", i % 10);
-        assert_eq!(r.partition, topiclog::partitioner::partition_for_key(key.as_bytes(), 3));
+        assert_eq!(r.partition, topiclog::partition_for_key(key.as_bytes(), 3));
     }
     let mut per_partition = [0i64; 3];
     for r in &sent {

@@ -7,7 +7,7 @@
 
 use bytes::Bytes;
 use proptest::prelude::*;
-use topiclog::partition::Partition;
+use topiclog::Partition;
 use topiclog::{BatchBuilder, Compression, ConsumerRecord, Header, LogConfig, Record, RecordBatch, RecordRef};
 
 /// Cases per property: `default`, or `PROPTEST_CASES` when set.

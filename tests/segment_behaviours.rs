@@ -123,7 +123,7 @@ fn truncate_empty_segment_after_reopen_resizes_the_indexes() {
     let index = dir.path().join("00000000000000000040.index");
     assert_eq!(std::fs::metadata(&index).unwrap().len(), 0, "closed index is trimmed");
     let (seg, report) = LogSegment::open(dir.path(), 40, config(4096), OpenMode::ReadWrite).unwrap();
-    assert_eq!(report, None, "a clean, empty segment needs no recovery");
+    assert!(report.is_none(), "a clean, empty segment needs no recovery: {report:?}");
     assert!(seg.indexes_full(), "trimmed to zero slots");
     seg.truncate_to(57).unwrap();
     assert!(!seg.indexes_full(), "truncation restores the index capacity");
@@ -296,7 +296,7 @@ fn sealed_segment_reopens_without_recovery_and_reads_zero_copy() {
     seg.close().unwrap();
     assert_eq!(std::fs::metadata(dir.path().join("00000000000000000100.index")).unwrap().len(), 49 * 8);
     let (seg, report) = LogSegment::open(dir.path(), 100, config(1), OpenMode::ReadWrite).unwrap();
-    assert_eq!(report, None);
+    assert!(report.is_none(), "{report:?}");
     assert_eq!(seg.next_offset(), 150);
     assert_eq!(seg.max_timestamp(), 149);
     assert_eq!(seg.offset_index_entries(), index_entries);

@@ -7,9 +7,9 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use topiclog::clock::ManualClock;
-use topiclog::partitioner::KeylessStrategy;
-use topiclog::store::{ConfigSource, StoreConfig};
+use topiclog::KeylessStrategy;
+use topiclog::ManualClock;
+use topiclog::{ConfigSource, StoreConfig};
 use topiclog::{Error, Record, Store, TopicConfig};
 
 const T0: i64 = 1_700_000_000_000;
@@ -81,8 +81,14 @@ fn reopen_preserves_topics_counts_overrides_and_records() {
     want.sort();
     assert_eq!(values, want);
     // The Kafka checkpoints are at the root, in Kafka's format.
-    let rp = topiclog::store::checkpoint::read(&dir.path().join("recovery-point-offset-checkpoint")).unwrap();
-    assert_eq!(rp.len(), 6);
+    // Kafka's layout: a version line "0", an entry count, then "topic partition offset" lines.
+    let text = std::fs::read_to_string(dir.path().join("recovery-point-offset-checkpoint")).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(&lines[..2], ["0", "6"]);
+    assert_eq!(lines.len(), 8);
+    assert!(
+        lines[2..].iter().all(|l| l.split(' ').count() == 3 && l.split(' ').nth(2).unwrap().parse::<i64>().is_ok())
+    );
 }
 
 #[test]
@@ -110,11 +116,15 @@ fn invalid_names_and_values_are_rejected_with_what_is_wrong() {
         let err = store.create_topic(bad, 1, TopicConfig::new()).unwrap_err();
         assert!(matches!(&err, Error::InvalidTopicName { name, .. } if name == bad), "{bad:?}: {err}");
     }
-    let err = store.create_topic("ok", 1, TopicConfig::new().set("retention.ms", "soon")).unwrap_err();
+    let err = TopicConfig::new().set("retention.ms", "soon").unwrap_err();
     assert!(
         matches!(&err, Error::InvalidConfig { key, value, .. } if key == "retention.ms" && value == "soon"),
         "{err}"
     );
+    // Cross-key rules are checked when the topic is created: nothing is half created.
+    let clash = TopicConfig::new().min_compaction_lag_ms(10).max_compaction_lag_ms(5);
+    let err = store.create_topic("ok", 1, clash).unwrap_err();
+    assert!(matches!(&err, Error::InvalidConfig { key, .. } if key == "min.compaction.lag.ms"), "{err}");
     assert!(store.topics().is_empty(), "nothing half created");
     store.create_topic("ok", 1, TopicConfig::new()).unwrap();
     assert!(matches!(store.create_topic("ok", 1, TopicConfig::new()), Err(Error::TopicExists { .. })));

@@ -7,6 +7,7 @@
 use std::collections::BTreeMap;
 
 use super::offsets_codec::{OffsetKey, OffsetValue, partition_for_group};
+use crate::config::CleanupPolicy;
 use crate::error::{Error, Result};
 use crate::format::Record;
 use crate::store::{Shared, Store};
@@ -65,8 +66,9 @@ impl Store {
         match self.existing_topic(OFFSETS_TOPIC) {
             Ok(t) => Ok(t),
             Err(Error::UnknownTopic { .. }) => {
-                let overrides =
-                    TopicConfig::new().set("cleanup.policy", "compact").set("segment.bytes", OFFSETS_SEGMENT_BYTES);
+                let overrides = TopicConfig::new()
+                    .cleanup_policy(CleanupPolicy::Compact)
+                    .put("segment.bytes", OFFSETS_SEGMENT_BYTES.to_string());
                 match self.create_topic(OFFSETS_TOPIC, self.config().offsets_topic_partitions(), overrides) {
                     Err(Error::TopicExists { .. }) => self.existing_topic(OFFSETS_TOPIC),
                     other => other,

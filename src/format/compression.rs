@@ -86,8 +86,8 @@ impl Compression {
         Error::UnsupportedCompression { position: None, codec_id: self.id() }
     }
 
-    fn failed(self, direction: &'static str, err: impl std::fmt::Display) -> Error {
-        Error::Compression { position: None, codec: self, direction, message: err.to_string() }
+    fn failed(self, direction: &'static str, err: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> Error {
+        Error::Compression { position: None, codec: self, direction, source: std::io::Error::other(err) }
     }
 }
 

@@ -55,10 +55,8 @@ impl<E: Entry> Index<E> {
     /// entries are kept, less any trailing zero padding.
     pub fn open(path: &Path, base_offset: i64, capacity: Option<u64>) -> Result<Self> {
         if capacity.is_some_and(|max| max < E::SIZE as u64) {
-            return Err(Error::CorruptIndex {
-                path: path.to_owned(),
-                problem: format!("maximum size {capacity:?} is smaller than one entry ({} bytes)", E::SIZE),
-            });
+            // `segment.index.bytes` is validated to hold at least one entry.
+            return Err(Error::Internal { invariant: "an index's maximum size holds at least one entry" });
         }
         let file = crate::fsutil::open_read_write(path, "open index")?;
         crate::fsutil::note(crate::fsutil::FsEvent::Create(path));

@@ -6,6 +6,7 @@ mod file;
 mod offset;
 mod time;
 
+#[cfg_attr(not(feature = "internals"), allow(unused_imports))] // named by the layer tests
 pub use file::{Entry, Index};
 pub use offset::{OffsetIndex, OffsetPosition};
 pub use time::{TimeIndex, TimestampOffset};

@@ -60,7 +60,7 @@ impl Partition {
     /// `min.cleanable.dirty.ratio`, with Kafka's default cleaner settings.
     ///
     /// ```
-    /// use topiclog::config::CleanupPolicy;
+    /// use topiclog::CleanupPolicy;
     /// use topiclog::{LogConfig, Partition, Record};
     ///
     /// let dir = tempfile::tempdir()?;

@@ -21,8 +21,8 @@ use crate::error::{Error, Result};
 use crate::format::{FileBatches, Tail};
 use crate::fsutil::remove_file_if_present;
 use crate::segment::{
-    DELETED_SUFFIX, INDEX_SUFFIX, LOG_SUFFIX, LogSegment, OpenMode, RecoveryReport, SWAP_SUFFIX, TIME_INDEX_SUFFIX,
-    base_offset_from_file_name, segment_file,
+    DELETED_SUFFIX, INDEX_SUFFIX, LOG_SUFFIX, LogSegment, OpenMode, RecoveryCause, RecoveryReport, SWAP_SUFFIX,
+    TIME_INDEX_SUFFIX, base_offset_from_file_name, segment_file,
 };
 
 use super::slot::SegmentSlot;
@@ -45,7 +45,8 @@ pub(super) struct Loaded {
 const LEFTOVER_SUFFIXES: [&str; 4] = [DELETED_SUFFIX, ".cleaned", ".truncating", ".tmp"];
 
 /// A report about the partition rather than one segment's bytes.
-fn note(base_offset: i64, cause: String) -> RecoveryReport {
+fn note(dir: &Path, base_offset: i64, cause: RecoveryCause) -> RecoveryReport {
+    log::warn!("partition {}: recovery at segment {base_offset}: {cause}", dir.display());
     RecoveryReport { base_offset, valid_bytes: 0, truncated_bytes: 0, batches: 0, cause: Some(cause) }
 }
 
@@ -91,12 +92,7 @@ pub(super) fn load(dir: &Path, config: &LogConfig, known_log_start: Option<i64>)
                 && let Some(end) = previous_end
                 && end != base
             {
-                reports.push(note(
-                    base,
-                    format!(
-                        "the previous segment ends at offset {end}, not at this segment's base {base}: cut from here"
-                    ),
-                ));
+                reports.push(note(dir, base, RecoveryCause::Gap { previous_end: end }));
                 cut = true;
             }
             if cut {
@@ -140,8 +136,9 @@ pub(super) fn load(dir: &Path, config: &LogConfig, known_log_start: Option<i64>)
         // Recovery cut damaged data and what is left lies below the log
         // start (records deleted already): start afresh there, as Kafka does.
         reports.push(note(
+            dir,
             claimed_start,
-            format!("after recovery the log ends at {log_end}, below its start {claimed_start}: restarted empty there"),
+            RecoveryCause::RestartedEmpty { log_end_offset: log_end, log_start_offset: claimed_start },
         ));
         for slot in slots.drain(..) {
             for path in crate::segment::rename_segment_to_deleted(dir, slot.base_offset())? {
@@ -151,11 +148,9 @@ pub(super) fn load(dir: &Path, config: &LogConfig, known_log_start: Option<i64>)
     } else if !slots.is_empty() && claimed_start > log_end {
         // Nothing is deleted on the state's word alone: trust the segments.
         reports.push(note(
+            dir,
             slots.first().map_or(0, |s| s.base_offset()),
-            format!(
-                "the recorded log start offset {claimed_start} lies past the log end {log_end}; \
-                 kept every segment and started the log at its first segment"
-            ),
+            RecoveryCause::LogStartPastEnd { recorded: claimed_start, log_end_offset: log_end },
         ));
         claimed_start = 0;
     }
@@ -168,7 +163,7 @@ pub(super) fn load(dir: &Path, config: &LogConfig, known_log_start: Option<i64>)
         .last()
         .map(|s| s.get())
         .transpose()?
-        .ok_or_else(|| Error::CorruptCheckpoint { path: dir.to_owned(), problem: "no segment after loading".into() })?;
+        .ok_or(Error::Internal { invariant: "a loaded partition has at least one segment" })?;
     active.activate()?;
     let first_base = slots.first().map_or(log_end, |s| s.base_offset());
     let log_start_offset = claimed_start.max(first_base).min(log_end);
@@ -207,11 +202,11 @@ fn missing_segments(
             continue;
         }
         if base > last.base_offset() {
-            reports.push(note(base, format!("segment {base} listed in the state file is gone from {}", dir.display())));
+            reports.push(note(dir, base, RecoveryCause::ListedSegmentGone));
             continue;
         }
         let to = present.iter().copied().find(|&b| b > base).unwrap_or(base);
-        reports.push(note(base, format!("segment {base} is missing: offsets {base}..{to} cannot be read")));
+        reports.push(note(dir, base, RecoveryCause::MissingSegment { to }));
         gaps.push((base, to));
     }
     gaps
@@ -286,7 +281,8 @@ fn complete_swap(
     let next_offset = match swap_contents(path)? {
         Ok(next) => next,
         Err(problem) => {
-            reports.push(note(base, format!("discarded {}: {problem}", path.display())));
+            let cause = RecoveryCause::DiscardedSwap { path: path.to_owned(), problem: Box::new(problem) };
+            reports.push(note(dir, base, cause));
             return remove_file_if_present(path);
         }
     };
@@ -314,18 +310,18 @@ fn complete_swap(
 
 /// The offset after the last batch of a `.log.swap` (`None` when it holds
 /// none), or why it cannot replace its segments (not whole, valid batches).
-fn swap_contents(path: &Path) -> Result<std::result::Result<Option<i64>, String>> {
+fn swap_contents(path: &Path) -> Result<std::result::Result<Option<i64>, RecoveryCause>> {
     let bytes = std::fs::read(path).map_err(|e| Error::io("read", path, e))?;
     let mut batches = FileBatches::new(bytes::Bytes::from(bytes), 0);
     let mut next = None;
     for batch in batches.by_ref() {
         match batch {
             Ok(b) => next = Some(b.next_offset()),
-            Err(e) => return Ok(Err(e.to_string())),
+            Err(e) => return Ok(Err(RecoveryCause::Damaged(Arc::new(e)))),
         }
     }
     Ok(match batches.tail() {
         Some(Tail::Clean) | None => Ok(next),
-        Some(tail) => Err(format!("it does not end in a whole batch ({tail:?})")),
+        Some(Tail::Torn { position, .. } | Tail::Corrupt { position }) => Err(RecoveryCause::TornBatch { position }),
     })
 }

@@ -31,7 +31,7 @@ use parking_lot::{Condvar, Mutex, RwLock};
 use crate::clock::{Clock, SystemClock};
 use crate::config::{CompressionType, LogConfig};
 use crate::dirlock::{DirLock, SharedLock};
-use crate::error::{Error, Result};
+use crate::error::{Error, RecordProblem, Result};
 use crate::format::{
     AsBorrowedRecord, BatchBuilder, BorrowedRecord, Compression, FileBatches, Record, RecordBatch, RecordRef,
     TimestampType, encode_records, finish_batch,
@@ -44,7 +44,7 @@ use policy::{ActiveSegment, PendingAppend, SegmentFacts};
 pub use reader::RecordReader;
 use slot::SegmentSlot;
 use state::PartitionState;
-pub use state::STATE_FILE;
+pub(crate) use state::STATE_FILE;
 
 /// What [`Partition::offset_for`] looks up: the special targets Kafka's
 /// `ListOffsets` encodes as -2, -1 and -3, or a timestamp.
@@ -60,12 +60,12 @@ pub enum OffsetSpec {
     Timestamp(i64),
 }
 
-/// `offset_for_timestamp` target for the log start offset.
-pub const EARLIEST_TIMESTAMP: i64 = -2;
-/// `offset_for_timestamp` target for the log end offset.
-pub const LATEST_TIMESTAMP: i64 = -1;
-/// `offset_for_timestamp` target for the record with the largest timestamp.
-pub const MAX_TIMESTAMP: i64 = -3;
+/// Kafka's `ListOffsets` target for the log start offset.
+const EARLIEST_TIMESTAMP: i64 = -2;
+/// Kafka's `ListOffsets` target for the log end offset.
+const LATEST_TIMESTAMP: i64 = -1;
+/// Kafka's `ListOffsets` target for the record with the largest timestamp.
+const MAX_TIMESTAMP: i64 = -3;
 
 /// Default bytes per read of a [`RecordReader`].
 const READ_CHUNK: u64 = 1 << 20;
@@ -163,7 +163,7 @@ struct Writer {
     last_flush_ms: i64,
     /// Segment files were created since the last flush: fsync the directory.
     dir_dirty: bool,
-    poisoned: Option<String>,
+    poisoned: Option<Arc<Error>>,
     pending_deletes: Vec<(i64, Vec<PathBuf>)>,
     /// Segments sealed since the last flush: their closing index entries
     /// (and any tail) must reach the disk before the recovery point passes them.
@@ -318,7 +318,7 @@ pub(crate) struct Chunk {
 /// released by [`Partition::close`] or when the last clone is dropped.
 ///
 /// ```
-/// use topiclog::partition::Partition;
+/// use topiclog::Partition;
 /// use topiclog::{LogConfig, Record};
 ///
 /// let dir = tempfile::tempdir()?;
@@ -504,7 +504,7 @@ impl Partition {
     fn check_writable(&self, writer: &Writer) -> Result<()> {
         self.check_open()?;
         match &writer.poisoned {
-            Some(cause) => Err(Error::Poisoned { dir: self.inner.dir.clone(), cause: cause.clone() }),
+            Some(cause) => Err(Error::Poisoned { dir: self.inner.dir.clone(), source: Arc::clone(cause) }),
             None => Ok(()),
         }
     }
@@ -512,8 +512,14 @@ impl Partition {
     /// Remembers an I/O failure on a write path: the partition then refuses
     /// writes until reopened, rather than guess what reached the disk.
     fn poison_on_io<T>(&self, writer: &mut Writer, result: Result<T>) -> Result<T> {
-        if let Err(e @ Error::Io { .. }) = &result {
-            writer.poisoned = Some(e.to_string());
+        if let Err(Error::Io { op, path, source }) = &result {
+            log::error!(
+                "partition {}: {op} {} failed ({source}); writes refused until the partition is reopened",
+                self.inner.dir.display(),
+                path.display()
+            );
+            let copy = Error::Io { op, path: path.clone(), source: crate::error::copy_io_error(source) };
+            writer.poisoned = Some(Arc::new(copy));
         }
         result
     }
@@ -529,7 +535,7 @@ impl Partition {
     /// The data is encoded straight into the batch written to the log.
     ///
     /// ```
-    /// use topiclog::partition::Partition;
+    /// use topiclog::Partition;
     /// use topiclog::{LogConfig, BorrowedRecord};
     ///
     /// let dir = tempfile::tempdir()?;
@@ -667,16 +673,17 @@ impl Partition {
         let config = self.config();
         let now = self.inner.clock.now_ms();
         let h = *batch.header();
-        let invalid = |reason: &str| Error::InvalidRecord { reason: reason.to_string() };
+        let invalid = |problem| Error::InvalidRecord { problem };
         if h.is_control() {
-            return Err(invalid("control batches cannot be appended"));
+            return Err(invalid(RecordProblem::ControlBatch));
         }
         let dense = h.record_count > 0 && i64::from(h.last_offset_delta) + 1 == i64::from(h.record_count);
         if offsets == Offsets::Assign && !dense {
-            return Err(invalid("offsets inside the batch must be dense (lastOffsetDelta + 1 == record count > 0)"));
+            let (record_count, last_offset_delta) = (h.record_count, h.last_offset_delta);
+            return Err(invalid(RecordProblem::SparseOffsets { record_count, last_offset_delta }));
         }
         if h.producer_id >= 0 && h.base_sequence < 0 {
-            return Err(invalid("an idempotent batch needs a base sequence"));
+            return Err(invalid(RecordProblem::MissingBaseSequence { producer_id: h.producer_id }));
         }
         let records: Vec<_> = batch.records()?.collect::<Result<_>>()?;
         if config.cleanup_policy.compacts()
@@ -756,8 +763,8 @@ impl Partition {
                 batch.base_offset()
             }
             Offsets::Keep => {
-                let reason = format!("batch starts at offset {} below the log end offset {end}", batch.base_offset());
-                return Err(Error::InvalidRecord { reason });
+                let problem = RecordProblem::BelowLogEnd { base_offset: batch.base_offset(), log_end_offset: end };
+                return Err(Error::InvalidRecord { problem });
             }
         };
         let pending =
@@ -995,7 +1002,7 @@ impl Partition {
     /// when opening a sealed segment fails.
     ///
     /// ```
-    /// use topiclog::partition::Partition;
+    /// use topiclog::Partition;
     /// use topiclog::{LogConfig, Record};
     ///
     /// let dir = tempfile::tempdir()?;
@@ -1064,7 +1071,7 @@ impl Partition {
     /// [`Partition::offset_for_timestamp`] with a named target.
     ///
     /// ```
-    /// use topiclog::partition::{OffsetSpec, Partition};
+    /// use topiclog::{OffsetSpec, Partition};
     /// use topiclog::{LogConfig, Record};
     /// let dir = tempfile::tempdir()?;
     /// let log = Partition::open(dir.path(), LogConfig::default())?;
@@ -1085,7 +1092,7 @@ impl Partition {
             OffsetSpec::Timestamp(t) if t < 0 => return Err(Error::InvalidTimestamp { timestamp: t }),
             OffsetSpec::Timestamp(t) => t,
         };
-        self.offset_for_timestamp(target)
+        self.lookup_offset(target)
     }
 
     /// The record at exactly `offset`, or `None` when there is none there
@@ -1103,10 +1110,36 @@ impl Partition {
         Ok(record.filter(|r| r.offset() == offset))
     }
 
-    /// Kafka's `offsetsForTimes`: the first record with a timestamp ≥
-    /// `timestamp` (SPEC §2.7), or `None`. [`EARLIEST_TIMESTAMP`],
-    /// [`LATEST_TIMESTAMP`] and [`MAX_TIMESTAMP`] are the special targets.
+    /// Kafka's `offsetsForTimes`: the first record with a timestamp at or
+    /// after `timestamp` (ms since the epoch; SPEC §2.7), or `None` when every
+    /// record is older. For the log start, the log end or the record with the
+    /// largest timestamp, use [`Partition::offset_for`] with an [`OffsetSpec`].
+    ///
+    /// ```
+    /// use topiclog::{LogConfig, Partition, Record};
+    /// let dir = tempfile::tempdir()?;
+    /// let log = Partition::open(dir.path(), LogConfig::default())?;
+    /// log.append(&[Record::new().value("a").timestamp(10), Record::new().value("b").timestamp(20)])?;
+    /// assert_eq!(log.offset_for_timestamp(15)?.map(|hit| hit.offset), Some(1));
+    /// assert_eq!(log.offset_for_timestamp(21)?, None);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidTimestamp`] for a negative timestamp (Kafka's -1, -2
+    /// and -3 targets are [`OffsetSpec`] variants here); [`Error::Closed`]
+    /// after `close`; an I/O or corruption error reading an index or segment.
     pub fn offset_for_timestamp(&self, timestamp: i64) -> Result<Option<TimestampOffset>> {
+        if timestamp < 0 {
+            return Err(Error::InvalidTimestamp { timestamp });
+        }
+        self.lookup_offset(timestamp)
+    }
+
+    /// The lookup behind [`Partition::offset_for`]: a timestamp, or one of
+    /// Kafka's negative special targets.
+    fn lookup_offset(&self, timestamp: i64) -> Result<Option<TimestampOffset>> {
         self.check_open()?;
         let start = self.log_start_offset();
         match timestamp {
@@ -1213,6 +1246,11 @@ impl Partition {
             }
             let deleted = self.remove_oldest(&mut writer, count, &config, now);
             let deleted = self.poison_on_io(&mut writer, deleted)?;
+            log::info!(
+                "partition {}: retention ({reason:?}) deleted segments {deleted:?}; log start offset now {}",
+                self.inner.dir.display(),
+                self.log_start_offset()
+            );
             result.deleted_segments.extend(deleted);
             result.reasons.push(reason);
         }
@@ -1276,6 +1314,11 @@ impl Partition {
         if offset >= self.log_end_offset() {
             return Ok(());
         }
+        log::warn!(
+            "partition {}: truncating from offset {offset} (log end was {})",
+            self.inner.dir.display(),
+            self.log_end_offset()
+        );
         let done = self.truncate_locked(&mut writer, offset, &config, now);
         self.poison_on_io(&mut writer, done)
     }
@@ -1545,8 +1588,7 @@ fn kept_prefix_of_batch(segment: &LogSegment, offset: i64) -> Result<Option<Reco
             break;
         }
         if record.offset() != h.base_offset + builder.len() as i64 {
-            let reason = format!("cannot truncate to {offset} inside a batch with offset gaps (a compacted batch)");
-            return Err(Error::InvalidRecord { reason });
+            return Err(Error::TruncateInsideSparseBatch { offset, batch_base_offset: h.base_offset });
         }
         builder.append(&record.to_record())?;
     }
@@ -1581,7 +1623,7 @@ enum Offsets {
 }
 
 fn null_key(index: usize) -> Error {
-    Error::InvalidRecord { reason: format!("record {index} has a null key, which a compacted topic does not accept") }
+    Error::InvalidRecord { problem: RecordProblem::NullKeyInCompactedLog { record: index } }
 }
 
 /// Rejects CreateTime timestamps outside `message.timestamp.{before,after}.max.ms`.

@@ -235,7 +235,7 @@ impl RecordReader {
     /// start; [`Error::MissingSegment`]: after the missing offsets) or ends.
     ///
     /// ```
-    /// use topiclog::partition::Partition;
+    /// use topiclog::Partition;
     /// use topiclog::{LogConfig, Record};
     ///
     /// let dir = tempfile::tempdir()?;
@@ -262,7 +262,7 @@ impl RecordReader {
     /// As for [`RecordReader::next_batch_views`].
     ///
     /// ```
-    /// use topiclog::partition::Partition;
+    /// use topiclog::Partition;
     /// use topiclog::{LogConfig, Record};
     ///
     /// let dir = tempfile::tempdir()?;
@@ -302,7 +302,7 @@ impl RecordReader {
     /// after each.
     ///
     /// ```
-    /// use topiclog::partition::Partition;
+    /// use topiclog::Partition;
     /// use topiclog::{LogConfig, Record};
     ///
     /// let dir = tempfile::tempdir()?;

@@ -40,7 +40,7 @@ impl PartitionState {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
             Err(e) => return Err(Error::io("read", &path, e)),
         };
-        let corrupt = |problem: String| Error::CorruptCheckpoint { path: path.clone(), problem };
+        let corrupt = |problem: String| Error::CorruptState { path: path.clone(), problem };
         let mut lines = text.lines();
         if lines.next() != Some("version 0") {
             return Err(corrupt("expected \"version 0\" on the first line".into()));
@@ -106,6 +106,6 @@ mod tests {
         s.write(dir.path()).unwrap();
         assert_eq!(PartitionState::read(dir.path()).unwrap(), Some(s));
         std::fs::write(state_path(dir.path()), "version 0\nlog_start_offset x\n").unwrap();
-        assert!(matches!(PartitionState::read(dir.path()), Err(Error::CorruptCheckpoint { .. })));
+        assert!(matches!(PartitionState::read(dir.path()), Err(Error::CorruptState { .. })));
     }
 }

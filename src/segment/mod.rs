@@ -11,6 +11,7 @@ mod files;
 mod scan;
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use bytes::Bytes;
@@ -23,8 +24,7 @@ use crate::format::{
 use crate::index::{DEFAULT_MAX_INDEX_SIZE, OffsetIndex, OffsetPosition, TimeIndex, TimestampOffset, relative_offset};
 use files::LogFile;
 pub use files::{
-    DELETED_SUFFIX, INDEX_SUFFIX, LOG_SUFFIX, TIME_INDEX_SUFFIX, base_offset_from_file_name, file_name_prefix,
-    segment_file,
+    DELETED_SUFFIX, INDEX_SUFFIX, LOG_SUFFIX, TIME_INDEX_SUFFIX, base_offset_from_file_name, segment_file,
 };
 use scan::{ChunkReader, HeaderScan, ScanEnd, ScannedBatch, Source};
 
@@ -111,7 +111,7 @@ pub struct AppendInfo {
 }
 
 /// What recovery found and did.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct RecoveryReport {
     /// The segment's base offset.
     pub base_offset: i64,
@@ -121,8 +121,122 @@ pub struct RecoveryReport {
     pub truncated_bytes: u64,
     /// Valid batches.
     pub batches: u64,
-    /// Why the scan stopped before the end, if it did.
-    pub cause: Option<String>,
+    /// Why the scan stopped before the end, or what else recovery did, if anything.
+    pub cause: Option<RecoveryCause>,
+}
+
+/// Why recovery cut a segment, or what else it changed on open. Each is
+/// also logged (the `log` facade, target `topiclog`) as a warning.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub enum RecoveryCause {
+    /// A batch failed validation (framing, CRC-32C, offsets, size); the
+    /// error names the check and the byte position.
+    Damaged(Arc<Error>),
+    /// The file ends inside a batch at `position`: a write a crash cut short.
+    TornBatch {
+        /// Byte position of the incomplete batch.
+        position: u64,
+    },
+    /// Bytes after the last whole batch, from `position`, do not start a batch.
+    Fragment {
+        /// Byte position of the fragment.
+        position: u64,
+    },
+    /// The previous segment ends at `previous_end`, not at this segment's
+    /// base offset: the log is cut from this segment on.
+    Gap {
+        /// Where the previous segment's offsets end.
+        previous_end: i64,
+    },
+    /// Recovery cut the log below its recorded start (those records were
+    /// deleted already): the log restarted empty at the recorded start.
+    RestartedEmpty {
+        /// The log end offset recovery left.
+        log_end_offset: i64,
+        /// The recorded log start offset, where the log restarted.
+        log_start_offset: i64,
+    },
+    /// The recorded log start offset lies past the log end; every segment was
+    /// kept and the log starts at its first segment.
+    LogStartPastEnd {
+        /// The recorded log start offset.
+        recorded: i64,
+        /// The log end offset found.
+        log_end_offset: i64,
+    },
+    /// A segment the state file lists, after the last one present, is gone.
+    ListedSegmentGone,
+    /// A segment the state file lists is gone: offsets from its base to `to`
+    /// cannot be read (reads there give [`Error::MissingSegment`]).
+    MissingSegment {
+        /// The first offset after the gap.
+        to: i64,
+    },
+    /// The `.swap` file an interrupted compaction left was not whole and was
+    /// discarded (the segments it would have replaced are kept).
+    DiscardedSwap {
+        /// The discarded file.
+        path: PathBuf,
+        /// What was wrong with it.
+        problem: Box<RecoveryCause>,
+    },
+}
+
+/// Causes are equal when they are the same kind at the same place; two
+/// validation errors are equal when they say the same (errors hold I/O
+/// errors, which have no equality of their own).
+impl PartialEq for RecoveryCause {
+    fn eq(&self, other: &Self) -> bool {
+        match (self, other) {
+            (Self::Damaged(a), Self::Damaged(b)) => a.to_string() == b.to_string(),
+            (Self::TornBatch { position: a }, Self::TornBatch { position: b })
+            | (Self::Fragment { position: a }, Self::Fragment { position: b }) => a == b,
+            (Self::Gap { previous_end: a }, Self::Gap { previous_end: b }) => a == b,
+            (
+                Self::RestartedEmpty { log_end_offset: a, log_start_offset: b },
+                Self::RestartedEmpty { log_end_offset: c, log_start_offset: d },
+            )
+            | (
+                Self::LogStartPastEnd { recorded: a, log_end_offset: b },
+                Self::LogStartPastEnd { recorded: c, log_end_offset: d },
+            ) => (a, b) == (c, d),
+            (Self::ListedSegmentGone, Self::ListedSegmentGone) => true,
+            (Self::MissingSegment { to: a }, Self::MissingSegment { to: b }) => a == b,
+            (Self::DiscardedSwap { path: a, problem: b }, Self::DiscardedSwap { path: c, problem: d }) => {
+                a == c && b == d
+            }
+            _ => false,
+        }
+    }
+}
+
+impl std::fmt::Display for RecoveryCause {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Damaged(e) => write!(f, "{e}"),
+            Self::TornBatch { position } => write!(f, "incomplete batch at position {position}"),
+            Self::Fragment { position } => write!(f, "a fragment of a batch at position {position}"),
+            Self::Gap { previous_end } => {
+                write!(
+                    f,
+                    "the previous segment ends at offset {previous_end}, not at this segment's base: cut from here"
+                )
+            }
+            Self::RestartedEmpty { log_end_offset, log_start_offset } => write!(
+                f,
+                "after recovery the log ends at {log_end_offset}, below its start {log_start_offset}: restarted empty there"
+            ),
+            Self::LogStartPastEnd { recorded, log_end_offset } => write!(
+                f,
+                "the recorded log start offset {recorded} lies past the log end {log_end_offset}; \
+                 kept every segment and started the log at its first segment"
+            ),
+            Self::ListedSegmentGone => f.write_str("a segment listed in the state file is gone"),
+            Self::MissingSegment { to } => write!(f, "segment missing: offsets up to {to} cannot be read"),
+            Self::DiscardedSwap { path, problem } => write!(f, "discarded {}: {problem}", path.display()),
+        }
+    }
 }
 
 /// The indexes and the running figures appends and reads share.
@@ -440,6 +554,7 @@ impl LogSegment {
     }
 
     /// How the segment was opened.
+    #[cfg_attr(not(feature = "internals"), allow(dead_code))] // used by the layer tests
     pub fn mode(&self) -> OpenMode {
         self.mode
     }
@@ -488,12 +603,14 @@ impl LogSegment {
     }
 
     /// The offset index's entries (for inspection and tests).
+    #[cfg_attr(not(feature = "internals"), allow(dead_code))] // used by the layer tests
     pub fn offset_index_entries(&self) -> Vec<OffsetPosition> {
         let state = self.state.read();
         (0..state.offset_index.len()).filter_map(|i| state.offset_index.entry(i)).collect()
     }
 
     /// The time index's entries (for inspection and tests).
+    #[cfg_attr(not(feature = "internals"), allow(dead_code))] // used by the layer tests
     pub fn time_index_entries(&self) -> Vec<TimestampOffset> {
         let state = self.state.read();
         (0..state.time_index.len()).filter_map(|i| state.time_index.entry(i)).collect()
@@ -753,6 +870,7 @@ impl LogSegment {
 
     /// Byte position of the batch holding `offset` (or the first batch after
     /// it, when `offset` falls in a gap), if the segment has one.
+    #[cfg_attr(not(feature = "internals"), allow(dead_code))] // used by the layer tests
     pub fn position_of(&self, offset: i64) -> Result<Option<u64>> {
         self.with_index_repair(|| {
             let log = self.log.read();
@@ -1064,13 +1182,13 @@ impl LogSegment {
                     Ok(Some(b)) => b,
                     Ok(None) => break,
                     Err(e) => {
-                        cause = Some(e.to_string());
+                        cause = Some(RecoveryCause::Damaged(Arc::new(e)));
                         break;
                     }
                 };
                 let bytes = whole.slice(batch.position as usize..(batch.position + batch.size) as usize);
                 if let Err(e) = self.check_recovered_batch(&state, &batch, &bytes, max_batch_bytes) {
-                    cause = Some(e.at_position(batch.position).to_string());
+                    cause = Some(RecoveryCause::Damaged(Arc::new(e.at_position(batch.position))));
                     break;
                 }
                 let h = batch.header;
@@ -1096,9 +1214,9 @@ impl LogSegment {
                 batches += 1;
             }
             match (cause.is_none(), scan.end()) {
-                (true, Some(ScanEnd::Corrupt(e))) => cause = Some(e.to_string()),
-                (true, Some(ScanEnd::Torn)) => cause = Some(format!("incomplete batch at position {valid}")),
-                (true, _) if valid < file_size => cause = Some(format!("a fragment of a batch at position {valid}")),
+                (true, Some(ScanEnd::Corrupt(e))) => cause = Some(RecoveryCause::Damaged(Arc::new(e))),
+                (true, Some(ScanEnd::Torn)) => cause = Some(RecoveryCause::TornBatch { position: valid }),
+                (true, _) if valid < file_size => cause = Some(RecoveryCause::Fragment { position: valid }),
                 _ => {}
             }
             // Zeros to the end are preallocated space never written (a crash
@@ -1132,6 +1250,12 @@ impl LogSegment {
             // A segment that may still take appends keeps room for entries.
             state.offset_index.resize(self.config.max_index_size)?;
             state.time_index.resize(self.config.max_index_size)?;
+        }
+        if let Some(cause) = &cause {
+            log::warn!(
+                "{}: recovery kept {valid_bytes} bytes ({batches} batches), cut {truncated_bytes}: {cause}",
+                self.log_path().display()
+            );
         }
         Ok(RecoveryReport { base_offset: self.base_offset, valid_bytes, truncated_bytes, batches, cause })
     }
@@ -1241,11 +1365,13 @@ impl LogSegment {
 
     /// Renames the segment's files to `*.deleted` (the first step of
     /// deletion; readers holding the segment keep reading) and returns the new paths.
+    #[cfg_attr(not(feature = "internals"), allow(dead_code))] // used by the layer tests
     pub fn rename_to_deleted(&self) -> Result<Vec<PathBuf>> {
         rename_segment_to_deleted(&self.dir, self.base_offset)
     }
 
     /// Deletes the segment: renames its files to `*.deleted`, then removes them.
+    #[cfg_attr(not(feature = "internals"), allow(dead_code))] // used by the layer tests
     pub fn delete(self) -> Result<()> {
         if self.mode == OpenMode::ReadOnly {
             return Err(Error::ReadOnly { path: self.log_path() });

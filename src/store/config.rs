@@ -81,7 +81,7 @@ pub struct ConfigEntry {
 /// `log.retention.hours`, `num.partitions`, ...) and the store's clock.
 ///
 /// ```
-/// use topiclog::store::StoreConfig;
+/// use topiclog::StoreConfig;
 /// let config = StoreConfig::new().set("log.retention.hours", "24")?.set("num.partitions", "3")?;
 /// assert_eq!(config.topic_defaults()?.retention_ms, 86_400_000);
 /// assert_eq!(config.num_partitions(), 3);
@@ -286,7 +286,7 @@ impl StoreConfig {
     pub fn topic_defaults(&self) -> Result<LogConfig> {
         let mut config = LogConfig::default();
         for (key, value, broker_key) in self.store_values()? {
-            config.set(key, &value).map_err(|e| match e {
+            config.apply(key, &value).map_err(|e| match e {
                 Error::InvalidConfig { reason, .. } => invalid(&broker_key, &value, &reason),
                 other => other,
             })?;
@@ -300,7 +300,7 @@ impl StoreConfig {
     pub fn resolve(&self, overrides: &BTreeMap<String, String>) -> Result<(LogConfig, Vec<ConfigEntry>)> {
         let mut config = self.topic_defaults()?;
         for (k, v) in overrides {
-            config.set(k, v)?;
+            config.apply(k, v)?;
         }
         config.validate()?;
         let store = self.store_values()?;

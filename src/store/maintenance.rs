@@ -21,7 +21,7 @@ use crate::partition::CompactionResult;
 const TICK: Duration = Duration::from_millis(100);
 
 /// What one maintenance pass did.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default)]
 pub struct MaintenanceReport {
     /// Whether retention ran in this pass.
     pub retention_ran: bool,
@@ -35,8 +35,61 @@ pub struct MaintenanceReport {
     pub removed_topic_dirs: usize,
     /// Whether the checkpoints were written.
     pub checkpointed: bool,
-    /// Errors met (the pass carries on past each).
-    pub errors: Vec<String>,
+    /// Errors met (the pass carries on past each; each is also logged).
+    pub errors: Vec<MaintenanceError>,
+}
+
+/// A task of a maintenance pass.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum MaintenanceTask {
+    /// Retention (`retention.ms`, `retention.bytes`).
+    Retention,
+    /// A flush due by `flush.ms`.
+    Flush,
+    /// Removing files whose `file.delete.delay.ms` passed.
+    DeleteFiles,
+    /// Removing the directories of deleted topics.
+    RemoveDeletedTopics,
+    /// Writing Kafka's recovery-point and log-start checkpoints.
+    Checkpoints,
+    /// Working out whether a compacted partition is due for cleaning.
+    CleanableRange,
+    /// Cleaning (compacting) a partition.
+    Clean,
+    /// Writing `cleaner-offset-checkpoint`.
+    CleanerCheckpoint,
+}
+
+/// A failure in one task of a maintenance pass, and where.
+#[derive(Debug, Clone)]
+pub struct MaintenanceError {
+    /// The task that failed.
+    pub task: MaintenanceTask,
+    /// The topic and partition, for per-partition tasks.
+    pub partition: Option<(String, u32)>,
+    /// What went wrong.
+    pub error: Arc<crate::Error>,
+}
+
+impl std::fmt::Display for MaintenanceError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{:?}", self.task)?;
+        if let Some((topic, partition)) = &self.partition {
+            write!(f, " of {topic}-{partition}")?;
+        }
+        write!(f, ": {}", self.error)
+    }
+}
+
+impl MaintenanceReport {
+    /// Records (and logs) a failed task.
+    fn failed(&mut self, task: MaintenanceTask, partition: Option<(&str, u32)>, error: crate::Error) {
+        let error =
+            MaintenanceError { task, partition: partition.map(|(t, p)| (t.to_string(), p)), error: Arc::new(error) };
+        log::warn!("maintenance: {error}");
+        self.errors.push(error);
+    }
 }
 
 /// When the periodic tasks are next due, by the store's clock.
@@ -80,22 +133,22 @@ pub(crate) fn pass(shared: &Shared, schedule: &mut Schedule) -> MaintenanceRepor
     }
     for topic in &topics {
         for (i, p) in topic.partitions().iter().enumerate() {
-            let where_ = || format!("{}-{i}", topic.name());
+            let here = Some((topic.name(), i as u32));
             if retention_due {
                 match p.enforce_retention() {
                     Ok(r) => report
                         .deleted_segments
                         .extend(r.deleted_segments.into_iter().map(|b| (topic.name().to_string(), i as u32, b))),
-                    Err(e) => report.errors.push(format!("retention of {}: {e}", where_())),
+                    Err(e) => report.failed(MaintenanceTask::Retention, here, e),
                 }
             }
             match p.flush_if_due() {
                 Ok(true) => report.flushed += 1,
                 Ok(false) => {}
-                Err(e) => report.errors.push(format!("flush of {}: {e}", where_())),
+                Err(e) => report.failed(MaintenanceTask::Flush, here, e),
             }
             if let Err(e) = p.delete_expired_files() {
-                report.errors.push(format!("deleting files of {}: {e}", where_()));
+                report.failed(MaintenanceTask::DeleteFiles, here, e);
             }
         }
     }
@@ -105,13 +158,13 @@ pub(crate) fn pass(shared: &Shared, schedule: &mut Schedule) -> MaintenanceRepor
     }
     match super::remove_deleted_dirs(&shared.dir) {
         Ok(n) => report.removed_topic_dirs = n,
-        Err(e) => report.errors.push(format!("removing deleted topics: {e}")),
+        Err(e) => report.failed(MaintenanceTask::RemoveDeletedTopics, None, e),
     }
     if now >= schedule.next_checkpoint_ms {
         schedule.next_checkpoint_ms = now.saturating_add(shared.config.checkpoint_interval_ms());
         match write_checkpoints(shared) {
             Ok(()) => report.checkpointed = true,
-            Err(e) => report.errors.push(format!("checkpoints: {e}")),
+            Err(e) => report.failed(MaintenanceTask::Checkpoints, None, e),
         }
     }
     report
@@ -134,7 +187,7 @@ fn clean_due_logs(topics: &[crate::Topic], shared: &Shared, report: &mut Mainten
                     due.push((range.dirty_ratio(), topic.name().to_string(), i as u32, p));
                 }
                 Ok(_) => {}
-                Err(e) => report.errors.push(format!("cleanable range of {}-{i}: {e}", topic.name())),
+                Err(e) => report.failed(MaintenanceTask::CleanableRange, Some((topic.name(), i as u32)), e),
             }
         }
     }
@@ -142,13 +195,13 @@ fn clean_due_logs(topics: &[crate::Topic], shared: &Shared, report: &mut Mainten
     for (_, topic, i, p) in due {
         match p.compact_with(&options) {
             Ok(done) => report.compacted.push((topic, i, done)),
-            Err(e) => report.errors.push(format!("cleaning of {topic}-{i}: {e}")),
+            Err(e) => report.failed(MaintenanceTask::Clean, Some((&topic, i)), e),
         }
     }
     if !report.compacted.is_empty()
         && let Err(e) = write_cleaner_checkpoint(shared)
     {
-        report.errors.push(format!("cleaner checkpoint: {e}"));
+        report.failed(MaintenanceTask::CleanerCheckpoint, None, e);
     }
 }
 

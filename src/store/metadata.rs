@@ -48,7 +48,7 @@ impl TopicMeta {
 
     pub fn read(path: &Path) -> Result<Self> {
         let text = std::fs::read_to_string(path).map_err(|e| Error::io("read", path, e))?;
-        let corrupt = |problem: String| Error::CorruptCheckpoint { path: path.to_owned(), problem };
+        let corrupt = |problem: String| Error::CorruptTopicMetadata { path: path.to_owned(), problem };
         let mut meta = TopicMeta {
             partitions: 0,
             keyless: KeylessStrategy::default(),

@@ -7,11 +7,11 @@
 //! configuration) are serialized: each reads, writes and applies a topic's
 //! metadata as one step.
 
-pub mod checkpoint;
+pub(crate) mod checkpoint;
 mod config;
 mod maintenance;
 mod metadata;
-pub mod names;
+pub(crate) mod names;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -22,7 +22,7 @@ use parking_lot::{Mutex, RwLock};
 
 pub use config::{ConfigEntry, ConfigSource, StoreConfig};
 use maintenance::Maintenance;
-pub use maintenance::MaintenanceReport;
+pub use maintenance::{MaintenanceError, MaintenanceReport, MaintenanceTask};
 use metadata::{META_DIR, TopicMeta, meta_path};
 use names::{parse_partition_dir_name, partition_dir_name, validate_topic_name};
 
@@ -31,8 +31,6 @@ use crate::error::{Error, Result};
 use crate::partitioner::KeylessStrategy;
 use crate::topic::{Topic, TopicConfig, TopicHome};
 
-/// The lock file held while a store is open.
-pub const LOCK_FILE: &str = crate::dirlock::LOCK_FILE;
 /// Suffix of partition directories of a deleted topic, awaiting removal.
 const DELETE_SUFFIX: &str = "-delete";
 /// Longest file name most file systems accept, in bytes.
@@ -42,7 +40,7 @@ const MAX_FILE_NAME_LEN: usize = 255;
 /// then `-99999`) fits in a 255-byte file name. Larger counts are refused by
 /// [`Store::create_topic`] and [`Store::add_partitions`], and a metadata file
 /// claiming one is reported as corrupt.
-pub const MAX_PARTITIONS: u32 = 100_000;
+pub(crate) const MAX_PARTITIONS: u32 = 100_000;
 
 /// What the store's threads share.
 #[derive(Debug)]
@@ -97,6 +95,11 @@ pub struct Store {
 }
 
 impl Store {
+    /// Most partitions a topic can have: with it, the directory name of any
+    /// partition of a topic with the longest name Kafka allows fits in the
+    /// 255 bytes most file systems accept.
+    pub const MAX_PARTITIONS: u32 = MAX_PARTITIONS;
+
     /// Opens (creating if needed) the data directory `dir`.
     pub fn open(dir: impl AsRef<Path>, config: StoreConfig) -> Result<Self> {
         let dir = dir.as_ref().to_path_buf();
