@@ -121,6 +121,8 @@ pub use assignor::{
     cooperative_first_round, partitions_transferring_ownership,
 };
 pub use cleaner::{CleanableRange, CleanerOptions};
+#[cfg(feature = "json")]
+pub use clients::JsonSerde;
 pub use clients::{
     AutoOffsetReset, BytesSerde, Consumer, ConsumerConfig, Deserializer, GroupPartitionOffsets, INTERNAL_TOPICS,
     NumberSerde, OFFSETS_TOPIC, OffsetReset, PolledRecord, Producer, ProducerConfig, SendHandle, Serializer,

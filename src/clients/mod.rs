@@ -18,4 +18,6 @@ pub use committed::{GroupPartitionOffsets, INTERNAL_TOPICS, OFFSETS_TOPIC, Offse
 pub use consumer::{AutoOffsetReset, Consumer, ConsumerConfig, PolledRecord};
 pub(crate) use group::Groups;
 pub use producer::{Producer, ProducerConfig, SendHandle};
+#[cfg(feature = "json")]
+pub use serde::JsonSerde;
 pub use serde::{BytesSerde, Deserializer, NumberSerde, Serializer, StringSerde, UnitSerde};
