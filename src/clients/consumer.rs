@@ -473,7 +473,14 @@ impl Consumer {
         let mut taken = 0;
         while taken < limit {
             match reader.next() {
-                None => break,
+                None => {
+                    // Caught up: the position moves past what the reader
+                    // skipped at the end (a transaction marker, a compaction
+                    // gap), or a poll would find "unread" offsets it can
+                    // never read and spin until its timeout.
+                    a.position = Some(RecordReader::position(reader).max(position));
+                    break;
+                }
                 Some(Ok(record)) => {
                     a.position = Some(record.offset() + 1);
                     out.push(PolledRecord { topic: a.topic.clone(), partition: a.number, record });
