@@ -123,6 +123,8 @@ pub use assignor::{
 pub use cleaner::{CleanableRange, CleanerOptions};
 #[cfg(feature = "json")]
 pub use clients::JsonSerde;
+#[cfg(feature = "async")]
+pub use clients::PollRecords;
 pub use clients::{
     AutoOffsetReset, BytesSerde, Consumer, ConsumerConfig, Deserializer, GroupPartitionOffsets, INTERNAL_TOPICS,
     NumberSerde, OFFSETS_TOPIC, OffsetReset, PolledRecord, Producer, ProducerConfig, SendHandle, Serializer,
@@ -134,6 +136,8 @@ pub use format::{
     BatchBuilder, BorrowedRecord, Compression, ConsumerRecord, FileBatches, Header, HeaderRef, Record, RecordBatch,
     RecordRef, TimestampType,
 };
+#[cfg(feature = "async")]
+pub use partition::WaitForData;
 pub use partition::{CompactionResult, Partition};
 pub use store::{Store, StoreConfig};
 pub use topic::{Topic, TopicConfig};

@@ -15,6 +15,8 @@ mod serde;
 
 pub(crate) use committed::Committed;
 pub use committed::{GroupPartitionOffsets, INTERNAL_TOPICS, OFFSETS_TOPIC, OffsetReset};
+#[cfg(feature = "async")]
+pub use consumer::PollRecords;
 pub use consumer::{AutoOffsetReset, Consumer, ConsumerConfig, PolledRecord};
 pub(crate) use group::Groups;
 pub use producer::{Producer, ProducerConfig, SendHandle};
