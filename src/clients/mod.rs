@@ -13,7 +13,7 @@ pub(crate) mod offsets_codec;
 mod producer;
 mod serde;
 
-pub(crate) use committed::Committed;
+pub(crate) use committed::{Committed, expire as expire_committed};
 pub use committed::{GroupPartitionOffsets, INTERNAL_TOPICS, OFFSETS_TOPIC, OffsetReset};
 #[cfg(feature = "async")]
 pub use consumer::PollRecords;

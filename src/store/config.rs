@@ -40,6 +40,8 @@ const SYNONYMS: &[(&str, &[(&str, i64)])] = &[
 const BROKER_ONLY: &[(&str, &str)] = &[
     ("num.partitions", "1"),
     ("offsets.topic.num.partitions", "1"),
+    ("offsets.retention.minutes", "10080"),
+    ("offsets.retention.check.interval.ms", "600000"),
     ("log.retention.check.interval.ms", "300000"),
     ("log.flush.offset.checkpoint.interval.ms", "60000"),
     ("log.flush.start.offset.checkpoint.interval.ms", "60000"),
@@ -131,8 +133,16 @@ impl StoreConfig {
             if !ok || zero_partitions {
                 return Err(invalid(key, value, "not a valid value"));
             }
-            if key == "log.cleaner.threads" && self.number(key).unwrap_or(1) < 1 {
+            if matches!(
+                key,
+                "log.cleaner.threads" | "offsets.retention.minutes" | "offsets.retention.check.interval.ms"
+            ) && self.number(key).unwrap_or(1) < 1
+            {
                 return Err(invalid(key, value, "at least 1"));
+            }
+            if key == "offsets.retention.minutes" && self.number(key).is_some_and(|n| n > i64::from(i32::MAX)) {
+                // An int in Kafka.
+                return Err(invalid(key, value, "at most 2147483647"));
             }
             if key.starts_with("log.cleaner.") {
                 self.cleaner_options().validate().map_err(|e| match e {
@@ -246,6 +256,19 @@ impl StoreConfig {
         self.number("offsets.topic.num.partitions").and_then(|n| u32::try_from(n).ok()).filter(|&n| n > 0).unwrap_or(1)
     }
 
+    /// `offsets.retention.minutes` in ms (default 10080 minutes, 7 days):
+    /// how long a committed offset of a group without members is kept (see
+    /// [`crate::Store::expire_committed_offsets`]).
+    pub fn offsets_retention_ms(&self) -> i64 {
+        self.number("offsets.retention.minutes").unwrap_or(10_080).saturating_mul(60_000)
+    }
+
+    /// `offsets.retention.check.interval.ms` (default 600000): how often the
+    /// background maintenance expires committed offsets.
+    pub fn offsets_retention_check_interval_ms(&self) -> i64 {
+        self.number("offsets.retention.check.interval.ms").unwrap_or(600_000)
+    }
+
     /// `log.retention.check.interval.ms` (default 300000).
     pub fn retention_check_interval_ms(&self) -> i64 {
         self.number("log.retention.check.interval.ms").unwrap_or(300_000)
@@ -357,6 +380,9 @@ mod tests {
             ("num.partitions", "0"),
             ("no.such", "1"),
             ("auto.create.topics.enable", "yes"),
+            ("offsets.retention.minutes", "0"),
+            ("offsets.retention.minutes", "2147483648"),
+            ("offsets.retention.check.interval.ms", "0"),
         ] {
             match StoreConfig::new().set(k, v) {
                 Err(Error::InvalidConfig { key, .. }) => assert_eq!(key, k),

@@ -274,8 +274,9 @@ impl Store {
         Ok(self.shared.config.resolve(&topic.overrides())?.1)
     }
 
-    /// Runs one maintenance pass now, in this thread: retention (if due),
-    /// timed flushes, delayed deletions, checkpoints.
+    /// Runs one maintenance pass now, in this thread: retention, timed
+    /// flushes, delayed deletions, cleaning of compacted topics that are
+    /// due, expiry of committed offsets, checkpoints.
     pub fn run_maintenance(&self) -> MaintenanceReport {
         maintenance::pass(&self.shared, &mut maintenance::Schedule::due_now())
     }
