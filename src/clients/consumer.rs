@@ -182,6 +182,16 @@ struct Assigned {
 /// [`Consumer::commit_sync`], by auto-commit during `poll`, and on
 /// [`Consumer::close`].
 ///
+/// Groups live in this process: members (and a static member's place)
+/// are not persisted, so after a restart a group starts empty and each
+/// consumer rejoins when it subscribes again, getting a fresh assignment.
+/// Committed offsets are persisted (durable when `commit_sync` returns) and
+/// are where the rejoining consumers start; a group left without members
+/// keeps them for `offsets.retention.minutes` (see
+/// [`Store::expire_committed_offsets`]). A consumer dropped or killed
+/// without `close` leaves its group at once when dropped, or with its
+/// process.
+///
 /// ```
 /// use std::time::Duration;
 /// use topiclog::{AutoOffsetReset, ConsumerConfig, Record, Store, StoreConfig, TopicConfig};
@@ -614,7 +624,9 @@ impl Consumer {
 
     /// Joins this consumer's group as a member reading `topics`: the group's
     /// assignor splits their partitions among its members, and the split
-    /// changes as members come and go (applied at each `poll`).
+    /// changes as members come and go (applied at each `poll`). Membership
+    /// is kept in memory only: after a restart, subscribe again (see
+    /// [`Consumer`]); the committed offsets are still there.
     ///
     /// # Errors
     ///
