@@ -110,7 +110,7 @@ impl FromStr for CompressionType {
 }
 
 /// A typed configuration value: parsed from and printed as Kafka's text.
-trait ConfigValue: Sized {
+pub(crate) trait ConfigValue: Sized {
     fn parse_value(s: &str) -> std::result::Result<Self, String>;
     fn render(&self) -> String;
 }
@@ -118,6 +118,28 @@ trait ConfigValue: Sized {
 impl ConfigValue for i64 {
     fn parse_value(s: &str) -> std::result::Result<Self, String> {
         s.trim().parse().map_err(|_| "not a whole number".to_string())
+    }
+    fn render(&self) -> String {
+        self.to_string()
+    }
+}
+
+impl ConfigValue for u32 {
+    fn parse_value(s: &str) -> std::result::Result<Self, String> {
+        s.trim().parse().map_err(|_| "not a whole number from 0 to 4294967295".to_string())
+    }
+    fn render(&self) -> String {
+        self.to_string()
+    }
+}
+
+impl ConfigValue for bool {
+    fn parse_value(s: &str) -> std::result::Result<Self, String> {
+        match s.trim() {
+            "true" => Ok(true),
+            "false" => Ok(false),
+            _ => Err("true or false".to_string()),
+        }
     }
     fn render(&self) -> String {
         self.to_string()

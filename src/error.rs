@@ -39,7 +39,7 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 /// | [`UnknownTopic`](Error::UnknownTopic), [`UnknownPartition`](Error::UnknownPartition), [`TopicExists`](Error::TopicExists), [`UnknownGroup`](Error::UnknownGroup) | no such topic, partition or group (or it exists already) | check the name; create it first |
 /// | [`NotAssigned`](Error::NotAssigned), [`NoGroup`](Error::NoGroup), [`GroupHasMembers`](Error::GroupHasMembers) | a consumer call that its assignment or group does not allow | assign or subscribe first; set `group.id`; stop the group's members first |
 /// | [`Serialization`](Error::Serialization), [`Deserialization`](Error::Deserialization) | a serializer refused a key or value | fix the data or the serializer; for a poison record, seek past its offset |
-/// | [`ProducerClosed`](Error::ProducerClosed), [`ProducerAppend`](Error::ProducerAppend) | the producer is closed, or its batch's append failed (`source`) | act on the source error; resend if it was transient |
+/// | [`ProducerAppend`](Error::ProducerAppend) | the append of the record's batch failed (`source`); every record of the batch failed | act on the source error; resend if it was transient |
 /// | [`Symlink`](Error::Symlink) | a file topiclog would write is a symbolic link | replace the link with a regular file |
 /// | [`OffsetOverflow`](Error::OffsetOverflow), [`SegmentFull`](Error::SegmentFull), [`IndexFull`](Error::IndexFull), [`IndexOutOfOrder`](Error::IndexOutOfOrder), [`SegmentSealed`](Error::SegmentSealed), [`ReadOnly`](Error::ReadOnly), [`NonMonotonicOffsets`](Error::NonMonotonicOffsets) | conditions inside the segment layer that the partition handles (by rolling or rebuilding) | none reach a caller of the partition API in normal operation; report one that does |
 /// | [`Internal`](Error::Internal) | topiclog broke its own invariant | report a bug |
@@ -326,10 +326,6 @@ pub enum Error {
         /// What the deserializer said.
         reason: String,
     },
-
-    /// The producer was closed.
-    #[error("the producer is closed")]
-    ProducerClosed,
 
     /// A producer's batch could not be appended; every record of it failed.
     #[error("appending a producer batch to partition {partition} failed: {source}")]

@@ -146,6 +146,10 @@ pub use assignor::{
     cooperative_first_round, partitions_transferring_ownership,
 };
 pub use cleaner::{CleanableRange, CleanerOptions};
+#[cfg(feature = "json")]
+pub use clients::JsonSerde;
+#[cfg(feature = "async")]
+pub use clients::PollRecords;
 pub use clients::{
     AutoOffsetReset, BytesSerde, Consumer, ConsumerConfig, Deserializer, GroupPartitionOffsets, INTERNAL_TOPICS,
     NumberSerde, OFFSETS_TOPIC, OffsetReset, PolledRecord, Producer, ProducerConfig, SendHandle, Serializer,
@@ -159,6 +163,8 @@ pub use format::{
     RecordRef, TimestampType,
 };
 pub use index::TimestampOffset;
+#[cfg(feature = "async")]
+pub use partition::WaitForData;
 pub use partition::{
     AppendResult, CompactionResult, OffsetSpec, Partition, PartitionOptions, RecordReader, RetentionReason,
     RetentionResult, SegmentInfo,

@@ -306,3 +306,36 @@ fn offsets_for_times_finds_the_first_record_at_or_after() {
     assert_eq!(c.offsets_for_times(&[("t", 0, 150), ("t", 0, 300), ("t", 0, 301)]).unwrap(), [Some(1), Some(2), None]);
     assert!(matches!(c.offsets_for_times(&[("nope", 0, 1)]), Err(Error::UnknownTopic { .. })));
 }
+
+/// A Kafka-written transactional partition ends with a commit marker: a
+/// consumer's position moves past it (as Kafka's does), so a poll with
+/// nothing to read waits instead of finding offsets it can never read.
+#[test]
+fn the_position_moves_past_a_transaction_marker_at_the_log_end() {
+    use topiclog::{BatchBuilder, Compression};
+    let dir = tempfile::tempdir().unwrap();
+    let mut batch = BatchBuilder::new(Compression::None).base_offset(0).producer(7, 0, 0).transactional(true);
+    batch.append(&Record::new().key("k").value("in a transaction").timestamp(1)).unwrap();
+    let mut marker = BatchBuilder::new(Compression::None).base_offset(1).producer(7, 0, -1).transactional(true);
+    marker.append(&Record::new().key(vec![0, 0, 0, 1]).value(vec![0u8; 6]).timestamp(1)).unwrap();
+    let mut marker = marker.build().unwrap().into_bytes().to_vec();
+    // Attributes (bytes 21-22): set the control bit, then the CRC over bytes 21..
+    marker[22] |= 0x20;
+    let crc = crc32c::crc32c(&marker[21..]);
+    marker[17..21].copy_from_slice(&crc.to_be_bytes());
+    let mut log = batch.build().unwrap().into_bytes().to_vec();
+    log.extend_from_slice(&marker);
+    std::fs::create_dir_all(dir.path().join("txn-0")).unwrap();
+    std::fs::write(dir.path().join("txn-0/00000000000000000000.log"), log).unwrap();
+
+    let s = store(dir.path());
+    assert_eq!(s.existing_topic("txn").unwrap().partition(0).unwrap().log_end_offset(), 2);
+    let mut c = s.consumer(earliest("g")).unwrap();
+    c.assign(&[("txn", 0)]).unwrap();
+    assert_eq!(offsets(&c.poll(Duration::ZERO).unwrap()), [(0, 0)]);
+    assert_eq!(c.position("txn", 0).unwrap(), 2, "past the marker");
+    assert_eq!(c.lag("txn", 0).unwrap(), 0);
+    let started = std::time::Instant::now();
+    assert!(c.poll(Duration::from_millis(200)).unwrap().is_empty());
+    assert!(started.elapsed() >= Duration::from_millis(190), "it waited for its timeout");
+}

@@ -203,3 +203,97 @@ mod parking_lot_free {
         }
     }
 }
+
+const DAY: i64 = 86_400_000;
+
+fn live_member(store: &Store, group: &str) -> Consumer {
+    let config = ConsumerConfig::new()
+        .group_id(group)
+        .auto_offset_reset(AutoOffsetReset::Earliest)
+        .enable_auto_commit(false)
+        .max_poll_interval_ms(365 * DAY);
+    let mut c = store.consumer(config).unwrap();
+    c.subscribe(&["t"]).unwrap();
+    c
+}
+
+/// Offset expiry (`offsets.retention.minutes`, Kafka's default 7 days), by
+/// the store's clock: a group without members loses each offset once the
+/// retention has passed since the later of its commit and the moment the
+/// group became empty; a group with a live member keeps its offsets. Each
+/// expiry writes a tombstone, so the offsets stay gone after a reopen.
+#[test]
+fn committed_offsets_of_groups_without_members_expire() {
+    let (dir, store, clock) = setup(2, 3);
+    // A group that never had members here: counted from each commit.
+    store.commit_offsets("idle", &[("t".into(), 0, 1)]).unwrap();
+    clock.advance(6 * DAY);
+    store.commit_offsets("idle", &[("t".into(), 1, 2)]).unwrap();
+    clock.advance(DAY - 1);
+    assert!(store.expire_committed_offsets().unwrap().is_empty(), "7 days less 1 ms: kept");
+    clock.advance(1);
+    assert_eq!(store.expire_committed_offsets().unwrap(), [("idle".into(), "t".into(), 0)]);
+    assert_eq!(store.committed_offset("idle", "t", 0).unwrap(), None);
+    let idle = store.describe_consumer_group("idle").unwrap();
+    assert_eq!(idle.iter().map(|d| (d.partition, d.committed)).collect::<Vec<_>>(), [(1, Some(2))]);
+
+    // A live member's group keeps its offsets, however old.
+    let mut live = live_member(&store, "live");
+    assert_eq!(live.poll(Duration::ZERO).unwrap().len(), 6);
+    live.commit_sync().unwrap();
+    clock.advance(30 * DAY);
+    assert_eq!(store.expire_committed_offsets().unwrap(), [("idle".into(), "t".into(), 1)]);
+    assert!(matches!(store.describe_consumer_group("idle"), Err(Error::UnknownGroup { .. })));
+    assert_eq!(store.committed_offset("live", "t", 0).unwrap(), Some(3));
+
+    // Once it is empty, the retention counts from then, not from the commit
+    // 30 days ago; the maintenance pass expires them.
+    live.close().unwrap();
+    clock.advance(7 * DAY - 1);
+    assert!(store.run_maintenance().expired_offsets.is_empty(), "empty for 7 days less 1 ms: kept");
+    clock.advance(1);
+    let report = store.run_maintenance();
+    assert_eq!(report.expired_offsets, [("live".into(), "t".into(), 0), ("live".into(), "t".into(), 1)]);
+    assert!(report.errors.is_empty(), "{:?}", report.errors);
+    assert!(!store.consumer_groups().unwrap().contains(&"live".to_string()));
+    // A member joining again finds nothing committed (Kafka's "-").
+    let mut again = live_member(&store, "live");
+    again.poll(Duration::ZERO).unwrap();
+    let described = store.describe_consumer_group("live").unwrap();
+    assert_eq!(described.len(), 2);
+    assert!(described.iter().all(|d| d.committed.is_none() && d.lag.is_none() && d.member.is_some()));
+    drop(again);
+
+    // Tombstones in __consumer_offsets, so a reopened store has none of them.
+    let offsets = store.existing_topic(topiclog::OFFSETS_TOPIC).unwrap().partition(0).unwrap();
+    let tombstones = offsets.read_from(0).unwrap().map(Result::unwrap).filter(|r| r.value().is_none()).count();
+    assert_eq!(tombstones, 4);
+    drop(offsets);
+    store.close().unwrap();
+    let store = Store::open(dir.path(), StoreConfig::new().maintenance(false).clock(Arc::new(clock.clone()))).unwrap();
+    assert_eq!(store.consumer_groups().unwrap(), Vec::<String>::new());
+    assert_eq!(store.committed_offset("live", "t", 1).unwrap(), None);
+}
+
+/// `offsets.retention.minutes` is validated like the other keys and sets
+/// the retention.
+#[test]
+fn offsets_retention_minutes_is_a_checked_store_key() {
+    assert_eq!(StoreConfig::new().offsets_retention_ms(), 7 * DAY);
+    let config = StoreConfig::new().set("offsets.retention.minutes", "1").unwrap();
+    assert_eq!(config.offsets_retention_ms(), 60_000);
+    for bad in ["0", "-1", "x", "2147483648"] {
+        let refused = StoreConfig::new().set("offsets.retention.minutes", bad);
+        assert!(
+            matches!(refused, Err(Error::InvalidConfig { ref key, .. }) if key == "offsets.retention.minutes"),
+            "{bad}"
+        );
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let clock = ManualClock::new(1_700_000_000_000);
+    let config = StoreConfig::new().maintenance(false).clock(Arc::new(clock.clone()));
+    let store = Store::open(dir.path(), config.set("offsets.retention.minutes", "1").unwrap()).unwrap();
+    store.commit_offsets("g", &[("t".into(), 0, 0)]).unwrap();
+    clock.advance(60_000);
+    assert_eq!(store.expire_committed_offsets().unwrap().len(), 1);
+}

@@ -198,6 +198,48 @@ impl Store {
         })
     }
 
+    /// Expires committed offsets as Kafka's group coordinator does
+    /// (`offsets.retention.minutes`, default 7 days): an offset of a group
+    /// with no live members goes once the retention has passed, by the
+    /// store's clock, since the later of its commit (the commit timestamp
+    /// in its `OffsetCommitValue`) and the moment the group lost its last
+    /// member (Kafka's "since the group became empty"; known only for
+    /// groups that had members in this process, since members are not kept
+    /// across a restart). Offsets of groups with live members are kept,
+    /// however old. Each expired offset gets a tombstone in
+    /// `__consumer_offsets` (flushed; the cleaner then removes the commit)
+    /// and is forgotten at once. Returns the expired (group, topic,
+    /// partition). The background maintenance runs this every
+    /// `offsets.retention.check.interval.ms`.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use topiclog::clock::ManualClock;
+    /// use topiclog::{Store, StoreConfig};
+    /// let dir = tempfile::tempdir()?;
+    /// let clock = ManualClock::new(1_000);
+    /// let config = StoreConfig::new().set("offsets.retention.minutes", "60")?.clock(Arc::new(clock.clone()));
+    /// let store = Store::open(dir.path(), config)?;
+    /// store.commit_offsets("billing", &[("orders".to_string(), 0, 42)])?;
+    /// clock.advance(60 * 60_000);
+    /// assert_eq!(store.expire_committed_offsets()?, [("billing".into(), "orders".into(), 0)]);
+    /// assert_eq!(store.committed_offset("billing", "orders", 0)?, None);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// Errors of reading `__consumer_offsets` on first use, and of appending
+    /// and flushing the tombstones (offsets whose tombstones were written
+    /// before the error are expired).
+    pub fn expire_committed_offsets(&self) -> Result<Vec<(String, String, u32)>> {
+        match self.existing_topic(OFFSETS_TOPIC) {
+            Ok(topic) => expire(&self.shared, &topic),
+            Err(Error::UnknownTopic { .. }) => Ok(Vec::new()),
+            Err(e) => Err(e),
+        }
+    }
+
     /// Moves `group`'s offsets on every partition of `topic` to `to`, and
     /// returns (partition, new offset). With `execute` false nothing is
     /// written (a dry run).
@@ -239,6 +281,43 @@ impl Store {
         }
         Ok(planned)
     }
+}
+
+/// Kafka's offset expiry (`offsets.retention.minutes`) over the store
+/// `shared`, whose offsets topic is `topic`: see
+/// [`Store::expire_committed_offsets`].
+pub(crate) fn expire(shared: &Shared, topic: &Topic) -> Result<Vec<(String, String, u32)>> {
+    let now = shared.config.clock_handle().now_ms();
+    let retention = shared.config.offsets_retention_ms();
+    with_committed(shared, topic, |committed, topic| {
+        // Per group: `None` while it has live members, else since when it
+        // is empty (if it had members in this process).
+        let mut groups: BTreeMap<&str, Option<Option<i64>>> = BTreeMap::new();
+        let mut expired: BTreeMap<u32, Vec<OffsetKey>> = BTreeMap::new();
+        for (key, value) in committed.iter() {
+            let state = *groups.entry(&key.group).or_insert_with(|| {
+                (!shared.groups.has_members(&key.group)).then(|| shared.groups.emptied_at(&key.group))
+            });
+            let Some(emptied_at) = state else { continue };
+            let since = emptied_at.map_or(value.commit_timestamp, |e| e.max(value.commit_timestamp));
+            if now.saturating_sub(since) >= retention {
+                let partition = partition_for_group(&key.group, topic.partition_count());
+                expired.entry(partition).or_default().push(key.clone());
+            }
+        }
+        let mut out = Vec::new();
+        for (partition, keys) in expired {
+            let tombstones = keys.iter().map(|k| Ok(Record::new().key(k.encode()?))).collect::<Result<Vec<_>>>()?;
+            let p = topic.partition(partition)?;
+            p.append(&tombstones)?;
+            p.flush()?;
+            for key in keys {
+                committed.remove(&key);
+                out.push((key.group, key.topic, key.partition));
+            }
+        }
+        Ok(out)
+    })
 }
 
 /// Runs `f` on the committed offsets of the store `shared`, whose offsets

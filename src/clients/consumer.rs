@@ -182,6 +182,16 @@ struct Assigned {
 /// [`Consumer::commit_sync`], by auto-commit during `poll`, and on
 /// [`Consumer::close`].
 ///
+/// Groups live in this process: members (and a static member's place)
+/// are not persisted, so after a restart a group starts empty and each
+/// consumer rejoins when it subscribes again, getting a fresh assignment.
+/// Committed offsets are persisted (durable when `commit_sync` returns) and
+/// are where the rejoining consumers start; a group left without members
+/// keeps them for `offsets.retention.minutes` (see
+/// [`Store::expire_committed_offsets`]). A consumer dropped or killed
+/// without `close` leaves its group at once when dropped, or with its
+/// process.
+///
 /// ```
 /// use std::time::Duration;
 /// use topiclog::{AutoOffsetReset, ConsumerConfig, Record, Store, StoreConfig, TopicConfig};
@@ -369,7 +379,7 @@ impl Consumer {
         let group = self.config.group_id.clone();
         let reset = self.config.auto_offset_reset;
         let Some(a) = self.assigned.get(i) else {
-            return Err(Error::NotAssigned { topic: String::new(), partition: 0 });
+            return Err(Error::Internal { invariant: "a resolved partition index is within the assignment" });
         };
         let (start, end) = (a.partition.log_start_offset(), a.partition.log_end_offset());
         let mut position = a.position;
@@ -413,11 +423,7 @@ impl Consumer {
     /// errors (each returned once: [`Error::CorruptSegment`], ...);
     /// [`Error::Closed`] after `close`.
     pub fn poll(&mut self, timeout: Duration) -> Result<Vec<PolledRecord>> {
-        if self.closed {
-            return Err(Error::Closed { dir: self.shared.dir.clone() });
-        }
-        self.maybe_auto_commit()?;
-        self.sync_group()?;
+        self.begin_poll()?;
         let deadline = Instant::now() + timeout;
         loop {
             let records = self.fetch()?;
@@ -426,13 +432,29 @@ impl Consumer {
             }
             let seen = self.notifier.generation();
             let waiting: Vec<_> = self.assigned.iter().map(|a| a.partition.waiting()).collect();
-            let ready = self.assigned.iter().any(|a| a.position.is_none_or(|p| a.partition.log_end_offset() > p));
-            let woke = ready || self.notifier.wait_past(seen, deadline);
+            let woke = self.has_unread() || self.notifier.wait_past(seen, deadline);
             drop(waiting);
             if !woke {
                 return Ok(Vec::new());
             }
         }
+    }
+
+    /// What every poll does first: refuses a closed consumer, auto-commits
+    /// when due, applies the group's current generation.
+    fn begin_poll(&mut self) -> Result<()> {
+        if self.closed {
+            return Err(Error::Closed { dir: self.shared.dir.clone() });
+        }
+        self.maybe_auto_commit()?;
+        self.sync_group()
+    }
+
+    /// Whether some assigned partition has records past the position (or an
+    /// unresolved position): checked after registering as a waiter, so that
+    /// an append between the last fetch and the wait is not slept through.
+    fn has_unread(&self) -> bool {
+        self.assigned.iter().any(|a| a.position.is_none_or(|p| a.partition.log_end_offset() > p))
     }
 
     fn fetch(&mut self) -> Result<Vec<PolledRecord>> {
@@ -473,7 +495,14 @@ impl Consumer {
         let mut taken = 0;
         while taken < limit {
             match reader.next() {
-                None => break,
+                None => {
+                    // Caught up: the position moves past what the reader
+                    // skipped at the end (a transaction marker, a compaction
+                    // gap), or a poll would find "unread" offsets it can
+                    // never read and spin until its timeout.
+                    a.position = Some(RecordReader::position(reader).max(position));
+                    break;
+                }
                 Some(Ok(record)) => {
                     a.position = Some(record.offset() + 1);
                     out.push(PolledRecord { topic: a.topic.clone(), partition: a.number, record });
@@ -595,7 +624,9 @@ impl Consumer {
 
     /// Joins this consumer's group as a member reading `topics`: the group's
     /// assignor splits their partitions among its members, and the split
-    /// changes as members come and go (applied at each `poll`).
+    /// changes as members come and go (applied at each `poll`). Membership
+    /// is kept in memory only: after a restart, subscribe again (see
+    /// [`Consumer`]); the committed offsets are still there.
     ///
     /// # Errors
     ///
@@ -744,5 +775,126 @@ impl Drop for Consumer {
     /// Leaves the group (without committing: call `close` for that).
     fn drop(&mut self) {
         self.leave_group();
+    }
+}
+
+/// The future of [`Consumer::poll_async`]: the records of one poll.
+#[cfg(feature = "async")]
+#[must_use = "futures do nothing unless polled"]
+#[derive(Debug)]
+pub struct PollRecords<'a> {
+    consumer: &'a mut Consumer,
+    timeout: Option<Duration>,
+    started: bool,
+    deadline: Option<crate::notify::Deadline>,
+    /// Counted among the partitions' waiters (so appends ping) while pending.
+    waiting: Vec<crate::partition::OwnedWaiting>,
+    /// Its waker's registration with the consumer's notifier.
+    registration: Option<u64>,
+}
+
+#[cfg(feature = "async")]
+impl Consumer {
+    /// [`Consumer::poll`] as a future, for any executor (no runtime is
+    /// needed or assumed): resolves to records as soon as any assigned
+    /// partition has some, or to no records once `timeout` (if any) passes.
+    /// The append that brings records wakes it, through the same single
+    /// notification for all partitions as `poll`: no thread waits and
+    /// nothing polls in a loop. With a timeout, a helper thread sleeping until
+    /// the deadline is started the first time the future has to wait; in a
+    /// hot loop prefer `None` with the runtime's own timeout (dropping the
+    /// future loses no records: records are taken only in the poll that
+    /// returns them).
+    ///
+    /// Auto-commit and group changes happen when the future is first polled,
+    /// and reads and commits are done in `Future::poll` itself, as blocking
+    /// calls (they are local file reads and, for commits, an fsync).
+    ///
+    /// ```
+    /// use topiclog::{AutoOffsetReset, ConsumerConfig, Record, Store, StoreConfig, TopicConfig};
+    /// # fn block_on<F: std::future::Future>(f: F) -> F::Output {
+    /// #     struct Unpark(std::thread::Thread);
+    /// #     impl std::task::Wake for Unpark { fn wake(self: std::sync::Arc<Self>) { self.0.unpark() } }
+    /// #     let waker = std::sync::Arc::new(Unpark(std::thread::current())).into();
+    /// #     let mut cx = std::task::Context::from_waker(&waker);
+    /// #     let mut f = std::pin::pin!(f);
+    /// #     loop { match f.as_mut().poll(&mut cx) { std::task::Poll::Ready(v) => return v, _ => std::thread::park() } }
+    /// # }
+    /// let dir = tempfile::tempdir()?;
+    /// let store = Store::open(dir.path(), StoreConfig::new())?;
+    /// let orders = store.create_topic("orders", 2, TopicConfig::new())?;
+    /// let mut consumer = store.consumer(ConsumerConfig::new().auto_offset_reset(AutoOffsetReset::Earliest))?;
+    /// consumer.assign(&[("orders", 0), ("orders", 1)])?;
+    /// let writer = orders.clone();
+    /// let producer = std::thread::spawn(move || writer.send_to(1, Record::new().value("a")));
+    /// let records = block_on(consumer.poll_async(None))?;
+    /// assert_eq!(records.len(), 1);
+    /// producer.join().unwrap()?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// As [`Consumer::poll`].
+    pub fn poll_async(&mut self, timeout: Option<Duration>) -> PollRecords<'_> {
+        PollRecords { consumer: self, timeout, started: false, deadline: None, waiting: Vec::new(), registration: None }
+    }
+}
+
+#[cfg(feature = "async")]
+impl PollRecords<'_> {
+    fn finish(&mut self, outcome: Result<Vec<PolledRecord>>) -> std::task::Poll<Result<Vec<PolledRecord>>> {
+        self.consumer.notifier.deregister(&mut self.registration);
+        self.waiting.clear();
+        self.deadline = None;
+        std::task::Poll::Ready(outcome)
+    }
+}
+
+#[cfg(feature = "async")]
+impl std::future::Future for PollRecords<'_> {
+    type Output = Result<Vec<PolledRecord>>;
+
+    fn poll(self: std::pin::Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> std::task::Poll<Self::Output> {
+        let this = self.get_mut();
+        if !this.started {
+            this.started = true;
+            if let Err(e) = this.consumer.begin_poll() {
+                return this.finish(Err(e));
+            }
+            this.deadline = this.timeout.map(|t| crate::notify::Deadline::new(Instant::now() + t));
+        }
+        loop {
+            let records = match this.consumer.fetch() {
+                Ok(records) => records,
+                Err(e) => return this.finish(Err(e)),
+            };
+            if !records.is_empty() || this.consumer.assigned.is_empty() {
+                return this.finish(Ok(records));
+            }
+            let seen = this.consumer.notifier.generation();
+            if this.waiting.is_empty() {
+                this.waiting = this.consumer.assigned.iter().map(|a| a.partition.waiting_owned()).collect();
+            }
+            if this.consumer.has_unread() {
+                continue;
+            }
+            if this.deadline.as_ref().is_some_and(crate::notify::Deadline::passed) {
+                return this.finish(Ok(Vec::new()));
+            }
+            if this.consumer.notifier.register(seen, &mut this.registration, cx.waker()) {
+                if let Some(deadline) = this.deadline.as_mut() {
+                    deadline.arm(cx.waker());
+                }
+                return std::task::Poll::Pending;
+            }
+        }
+    }
+}
+
+#[cfg(feature = "async")]
+impl Drop for PollRecords<'_> {
+    fn drop(&mut self) {
+        self.consumer.notifier.deregister(&mut self.registration);
     }
 }

@@ -17,6 +17,9 @@
 //! - Members live in memory only: after a restart of the process, groups
 //!   start empty and consumers rejoin; committed offsets are kept in
 //!   `__consumer_offsets`.
+//! - A group without live members is empty (static members that left count
+//!   as gone); the time it became empty is remembered, in memory, for
+//!   offset expiry (`offsets.retention.minutes`).
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -56,6 +59,8 @@ struct Group {
 pub(crate) struct Groups {
     groups: Mutex<BTreeMap<String, Group>>,
     next_member: Mutex<u64>,
+    /// When each group that had members lost its last live one (store clock).
+    emptied_at: Mutex<BTreeMap<String, i64>>,
 }
 
 impl std::fmt::Debug for Groups {
@@ -88,6 +93,7 @@ pub(crate) struct Join<'a> {
 impl Groups {
     /// Adds a member (or takes back a static member's place); returns its id.
     pub fn join(&self, join: Join<'_>, partitions: &BTreeMap<String, u32>) -> String {
+        self.emptied_at.lock().remove(join.group);
         let mut groups = self.groups.lock();
         let group = groups.entry(join.group.to_string()).or_insert_with(|| Group {
             generation: 0,
@@ -152,10 +158,11 @@ impl Groups {
                 m.left_at_ms = Some(now);
                 m.owned.clear();
             }
-            return;
-        }
-        if g.members.remove(member).is_some() {
+        } else if g.members.remove(member).is_some() {
             rebalance(g, partitions);
+        }
+        if g.members.values().all(|m| m.left_at_ms.is_some()) {
+            self.emptied_at.lock().insert(group.to_string(), now);
         }
         if g.members.is_empty() {
             groups.remove(group);
@@ -199,6 +206,9 @@ impl Groups {
             // This member itself stayed away too long: it is out.
             g.members.remove(member);
             rebalance(g, partitions);
+            if g.members.values().all(|m| m.left_at_ms.is_some()) {
+                self.emptied_at.lock().insert(group.to_string(), now);
+            }
             return Sync { generation: g.generation, assigned: Vec::new(), member: false };
         }
         if changed {
@@ -240,6 +250,15 @@ impl Groups {
     /// Whether `group` has live members.
     pub fn has_members(&self, group: &str) -> bool {
         !self.members(group).is_empty()
+    }
+
+    /// When `group` lost its last live member, if it had members in this
+    /// process and has none now.
+    pub fn emptied_at(&self, group: &str) -> Option<i64> {
+        if self.has_members(group) {
+            return None;
+        }
+        self.emptied_at.lock().get(group).copied()
     }
 
     /// Names of groups with live members.

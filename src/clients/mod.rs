@@ -13,9 +13,13 @@ pub(crate) mod offsets_codec;
 mod producer;
 mod serde;
 
-pub(crate) use committed::Committed;
+pub(crate) use committed::{Committed, expire as expire_committed};
 pub use committed::{GroupPartitionOffsets, INTERNAL_TOPICS, OFFSETS_TOPIC, OffsetReset};
+#[cfg(feature = "async")]
+pub use consumer::PollRecords;
 pub use consumer::{AutoOffsetReset, Consumer, ConsumerConfig, PolledRecord};
 pub(crate) use group::Groups;
 pub use producer::{Producer, ProducerConfig, SendHandle};
+#[cfg(feature = "json")]
+pub use serde::JsonSerde;
 pub use serde::{BytesSerde, Deserializer, NumberSerde, Serializer, StringSerde, UnitSerde};

@@ -181,7 +181,7 @@ impl<K: ?Sized, V: ?Sized> Producer<K, V> {
     ///
     /// # Errors
     ///
-    /// [`Error::Serialization`]; [`Error::ProducerClosed`]; errors of an
+    /// [`Error::Serialization`]; errors of an
     /// append this record's arrival triggered (a full batch).
     pub fn send_async(&self, key: Option<&K>, value: Option<&V>) -> Result<SendHandle> {
         let topic = self.shared.topic.name().to_string();
@@ -206,7 +206,8 @@ impl<K: ?Sized, V: ?Sized> Producer<K, V> {
         let borrowed = BorrowedRecord::new(record.key.as_deref(), record.value.as_deref()).timestamp(now);
         let mut pending = self.shared.pending.lock();
         if pending.closed {
-            return Err(Error::ProducerClosed);
+            // `close` and drop take the producer: no send can follow them.
+            return Err(Error::Internal { invariant: "a closed producer takes no more records" });
         }
         let full = pending.batches.get(&partition).and_then(|batch| {
             let delta = i32::try_from(batch.records.len()).unwrap_or(i32::MAX);

@@ -1,7 +1,7 @@
 //! Serializers and deserializers that give Kafka's bytes: UTF-8 strings,
 //! big-endian integers and floats, raw bytes, and unit (Kafka's `Void`: no
-//! bytes at all, a null key or value). serde JSON is not included (the
-//! library takes no JSON dependency); implement [`Serializer`] for it.
+//! bytes at all, a null key or value); with the `json` feature, serde JSON
+//! ([`JsonSerde`]).
 
 use bytes::Bytes;
 
@@ -138,5 +138,72 @@ impl Deserializer<()> for UnitSerde {
             None => Ok(()),
             Some(d) => Err(format!("{} bytes where none were expected", d.len())),
         }
+    }
+}
+
+/// serde JSON (the `json` feature): any `T: serde::Serialize` as JSON text,
+/// read back into any `T: serde::de::DeserializeOwned`, as Kafka's
+/// `JsonSerializer`/`JsonDeserializer` write and read it. A null key or value
+/// reads as JSON `null` (so `Option<T>` gives `None`; other types fail).
+///
+/// ```
+/// use std::collections::BTreeMap;
+/// use topiclog::{Deserializer, JsonSerde, Serializer};
+/// let serde = JsonSerde::<BTreeMap<String, i64>>::new();
+/// let order = BTreeMap::from([("qty".to_string(), 3)]);
+/// assert_eq!(serde.serialize(&order).unwrap(), Some(br#"{"qty":3}"#.to_vec()));
+/// assert_eq!(serde.deserialize(Some(br#"{"qty":3}"#)), Ok(order));
+/// assert!(serde.deserialize(Some(b"not json")).is_err());
+/// ```
+#[cfg(feature = "json")]
+pub struct JsonSerde<T: ?Sized> {
+    // `fn(&T)`: Send, Sync, Copy whatever `T` is.
+    _type: std::marker::PhantomData<fn(&T)>,
+}
+
+#[cfg(feature = "json")]
+impl<T: ?Sized> JsonSerde<T> {
+    /// A JSON serializer and deserializer of `T`.
+    pub const fn new() -> Self {
+        Self { _type: std::marker::PhantomData }
+    }
+}
+
+#[cfg(feature = "json")]
+impl<T: ?Sized> Default for JsonSerde<T> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+#[cfg(feature = "json")]
+impl<T: ?Sized> Clone for JsonSerde<T> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+#[cfg(feature = "json")]
+impl<T: ?Sized> Copy for JsonSerde<T> {}
+
+#[cfg(feature = "json")]
+impl<T: ?Sized> std::fmt::Debug for JsonSerde<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "JsonSerde<{}>", std::any::type_name::<T>())
+    }
+}
+
+#[cfg(feature = "json")]
+impl<T: ::serde::Serialize + ?Sized> Serializer<T> for JsonSerde<T> {
+    fn serialize(&self, data: &T) -> Result<Option<Vec<u8>>, String> {
+        serde_json::to_vec(data).map(Some).map_err(|e| format!("not JSON-serializable: {e}"))
+    }
+}
+
+#[cfg(feature = "json")]
+impl<T: ::serde::de::DeserializeOwned> Deserializer<T> for JsonSerde<T> {
+    fn deserialize(&self, data: Option<&[u8]>) -> Result<T, String> {
+        serde_json::from_slice(data.unwrap_or(b"null"))
+            .map_err(|e| format!("not JSON for {}: {e}", std::any::type_name::<T>()))
     }
 }

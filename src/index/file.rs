@@ -172,9 +172,12 @@ impl<E: Entry> Index<E> {
         }
         let base = self.base_offset;
         let at = self.entries * E::SIZE;
-        if let Some(slot) = self.bytes_mut().get_mut(at..at + E::SIZE) {
-            entry.encode(base, slot);
-        }
+        let Some(slot) = self.bytes_mut().get_mut(at..at + E::SIZE) else {
+            // The mapping always spans `max_entries` slots.
+            debug_assert!(false, "index mapping shorter than its capacity");
+            return Err(Error::Internal { invariant: "an index mapping spans its capacity" });
+        };
+        entry.encode(base, slot);
         self.entries += 1;
         self.mark_unflushed(at, at + E::SIZE);
         Ok(())
@@ -216,8 +219,10 @@ impl<E: Entry> Index<E> {
             return;
         }
         let (from, to) = (n * E::SIZE, self.entries * E::SIZE);
-        if let Some(dropped) = self.bytes_mut().get_mut(from..to) {
-            dropped.fill(0);
+        match self.bytes_mut().get_mut(from..to) {
+            Some(dropped) => dropped.fill(0),
+            // The mapping spans every entry held; entries past it cannot exist.
+            None => debug_assert!(false, "index mapping shorter than its entries"),
         }
         self.mark_unflushed(from, to);
         self.entries = n;

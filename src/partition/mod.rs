@@ -19,6 +19,8 @@ mod policy;
 mod reader;
 mod slot;
 mod state;
+#[cfg(feature = "async")]
+mod wait_async;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -45,6 +47,8 @@ pub use reader::RecordReader;
 use slot::SegmentSlot;
 use state::PartitionState;
 pub(crate) use state::STATE_FILE;
+#[cfg(feature = "async")]
+pub use wait_async::WaitForData;
 
 /// What [`Partition::offset_for`] looks up: the special targets Kafka's
 /// `ListOffsets` encodes as -2, -1 and -3, or a timestamp.
@@ -284,6 +288,9 @@ struct Inner {
     cleaning: Mutex<()>,
     /// Consumers' notifiers, pinged with the waiters when records arrive.
     listeners: Mutex<Vec<std::sync::Weak<crate::notify::Notifier>>>,
+    /// Pinged with the waiters: wakes [`Partition::wait_for_data_async`] futures.
+    #[cfg(feature = "async")]
+    async_arrivals: crate::notify::Notifier,
 }
 
 /// What a [`Partition::flush`] syncs, decided under the writer lock.
@@ -395,6 +402,8 @@ impl Partition {
             store_lock: Mutex::new(None),
             cleaning: Mutex::new(()),
             listeners: Mutex::new(Vec::new()),
+            #[cfg(feature = "async")]
+            async_arrivals: crate::notify::Notifier::default(),
         };
         Ok(Self { inner: Arc::new(inner) })
     }
@@ -840,6 +849,8 @@ impl Partition {
             let _guard = self.inner.arrivals.lock();
             self.inner.arrived.notify_all();
         }
+        #[cfg(feature = "async")]
+        self.inner.async_arrivals.ping();
         let mut listeners = self.inner.listeners.lock();
         listeners.retain(|l| match l.upgrade() {
             Some(notifier) => {
@@ -862,6 +873,14 @@ impl Partition {
     /// Registers a waiter until the guard drops: appends notify while one is.
     pub(crate) fn waiting(&self) -> Waiting<'_> {
         Waiting::register(&self.inner.waiters)
+    }
+
+    /// [`Partition::waiting`] for a future, which cannot borrow the partition.
+    #[cfg(feature = "async")]
+    pub(crate) fn waiting_owned(&self) -> OwnedWaiting {
+        // The count taken here is given back by `OwnedWaiting`'s drop.
+        std::mem::forget(Waiting::register(&self.inner.waiters));
+        OwnedWaiting(self.clone())
     }
 
     /// Seals the active segment and starts a new one at the log end offset
@@ -1612,6 +1631,19 @@ impl<'a> Waiting<'a> {
 impl Drop for Waiting<'_> {
     fn drop(&mut self) {
         self.0.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+/// A registered waiter that owns a handle of its partition (see
+/// [`Partition::waiting_owned`]).
+#[cfg(feature = "async")]
+#[derive(Debug)]
+pub(crate) struct OwnedWaiting(Partition);
+
+#[cfg(feature = "async")]
+impl Drop for OwnedWaiting {
+    fn drop(&mut self) {
+        self.0.inner.waiters.fetch_sub(1, Ordering::SeqCst);
     }
 }
 

@@ -40,6 +40,8 @@ const SYNONYMS: &[(&str, &[(&str, i64)])] = &[
 const BROKER_ONLY: &[(&str, &str)] = &[
     ("num.partitions", "1"),
     ("offsets.topic.num.partitions", "1"),
+    ("offsets.retention.minutes", "10080"),
+    ("offsets.retention.check.interval.ms", "600000"),
     ("log.retention.check.interval.ms", "300000"),
     ("log.flush.offset.checkpoint.interval.ms", "60000"),
     ("log.flush.start.offset.checkpoint.interval.ms", "60000"),
@@ -84,7 +86,10 @@ pub struct ConfigEntry {
 /// use topiclog::StoreConfig;
 /// let config = StoreConfig::new().set("log.retention.hours", "24")?.set("num.partitions", "3")?;
 /// assert_eq!(config.topic_defaults()?.retention_ms, 86_400_000);
-/// assert_eq!(config.num_partitions(), 3);
+/// assert_eq!(config.default_partitions(), 3);
+/// // The same settings, typed:
+/// let typed = StoreConfig::new().log_retention_hours(24).num_partitions(3);
+/// assert_eq!(typed.topic_defaults()?.retention_ms, 86_400_000);
 /// # Ok::<(), topiclog::Error>(())
 /// ```
 #[derive(Debug, Clone)]
@@ -131,8 +136,16 @@ impl StoreConfig {
             if !ok || zero_partitions {
                 return Err(invalid(key, value, "not a valid value"));
             }
-            if key == "log.cleaner.threads" && self.number(key).unwrap_or(1) < 1 {
+            if matches!(
+                key,
+                "log.cleaner.threads" | "offsets.retention.minutes" | "offsets.retention.check.interval.ms"
+            ) && self.number(key).unwrap_or(1) < 1
+            {
                 return Err(invalid(key, value, "at least 1"));
+            }
+            if key == "offsets.retention.minutes" && self.number(key).is_some_and(|n| n > i64::from(i32::MAX)) {
+                // An int in Kafka.
+                return Err(invalid(key, value, "at most 2147483647"));
             }
             if key.starts_with("log.cleaner.") {
                 self.cleaner_options().validate().map_err(|e| match e {
@@ -156,6 +169,19 @@ impl StoreConfig {
             })?;
         }
         Ok(self)
+    }
+
+    /// Checks every value set, as [`StoreConfig::set`] checks each (values
+    /// given through the typed builders are checked here).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidConfig`] naming the first key whose value is invalid.
+    pub fn validate(&self) -> Result<()> {
+        for (key, value) in &self.values {
+            self.clone().set(key, value)?;
+        }
+        self.topic_defaults().map(drop)
     }
 
     /// Parses broker properties text (`key=value` lines, `#` comments).
@@ -235,7 +261,7 @@ impl StoreConfig {
     }
 
     /// `num.partitions`: partitions of topics created without a count (default 1).
-    pub fn num_partitions(&self) -> u32 {
+    pub fn default_partitions(&self) -> u32 {
         self.number("num.partitions").and_then(|n| u32::try_from(n).ok()).unwrap_or(1)
     }
 
@@ -244,6 +270,19 @@ impl StoreConfig {
     /// each group's partition is the one Kafka would choose).
     pub fn offsets_topic_partitions(&self) -> u32 {
         self.number("offsets.topic.num.partitions").and_then(|n| u32::try_from(n).ok()).filter(|&n| n > 0).unwrap_or(1)
+    }
+
+    /// `offsets.retention.minutes` in ms (default 10080 minutes, 7 days):
+    /// how long a committed offset of a group without members is kept (see
+    /// [`crate::Store::expire_committed_offsets`]).
+    pub fn offsets_retention_ms(&self) -> i64 {
+        self.number("offsets.retention.minutes").unwrap_or(10_080).saturating_mul(60_000)
+    }
+
+    /// `offsets.retention.check.interval.ms` (default 600000): how often the
+    /// background maintenance expires committed offsets.
+    pub fn offsets_retention_check_ms(&self) -> i64 {
+        self.number("offsets.retention.check.interval.ms").unwrap_or(600_000)
     }
 
     /// `log.retention.check.interval.ms` (default 300000).
@@ -357,6 +396,9 @@ mod tests {
             ("num.partitions", "0"),
             ("no.such", "1"),
             ("auto.create.topics.enable", "yes"),
+            ("offsets.retention.minutes", "0"),
+            ("offsets.retention.minutes", "2147483648"),
+            ("offsets.retention.check.interval.ms", "0"),
         ] {
             match StoreConfig::new().set(k, v) {
                 Err(Error::InvalidConfig { key, .. }) => assert_eq!(key, k),
@@ -364,4 +406,65 @@ mod tests {
             }
         }
     }
+}
+
+/// Typed builders, one per broker key, named after the key (dots become
+/// underscores). Each stores the value's text form, as [`StoreConfig::set`]
+/// does; [`StoreConfig::validate`] (run by [`crate::Store::open`]) checks
+/// them the same way `set` does.
+macro_rules! store_builders {
+    ($( $name:ident: $ty:ty => $key:literal, $doc:literal; )*) => {
+        impl StoreConfig {
+            $(
+                #[doc = concat!("`", $key, "`: ", $doc)]
+                #[must_use]
+                pub fn $name(mut self, value: $ty) -> Self {
+                    self.values.insert($key.to_string(), crate::config::ConfigValue::render(&value));
+                    self
+                }
+            )*
+        }
+    };
+}
+
+store_builders! {
+    num_partitions: u32 => "num.partitions", "partitions of a topic created with 0 or auto-created (default 1).";
+    offsets_topic_num_partitions: u32 => "offsets.topic.num.partitions", "partitions of `__consumer_offsets` (default 1; Kafka's is 50).";
+    offsets_retention_minutes: i64 => "offsets.retention.minutes", "how long committed offsets of a group without members are kept (default 7 days).";
+    offsets_retention_check_interval_ms: i64 => "offsets.retention.check.interval.ms", "how often expired offsets are looked for (default 10 minutes).";
+    log_retention_check_interval_ms: i64 => "log.retention.check.interval.ms", "how often maintenance applies retention (default 5 minutes).";
+    log_flush_offset_checkpoint_interval_ms: i64 => "log.flush.offset.checkpoint.interval.ms", "how often the recovery-point checkpoint is written (default 60 s).";
+    log_flush_start_offset_checkpoint_interval_ms: i64 => "log.flush.start.offset.checkpoint.interval.ms", "how often the log-start checkpoint is written (default 60 s).";
+    auto_create_topics_enable: bool => "auto.create.topics.enable", "whether `Store::topic` creates a missing topic (default true).";
+    log_cleaner_enable: bool => "log.cleaner.enable", "whether maintenance compacts topics with `cleanup.policy` compact (default true).";
+    log_cleaner_threads: u32 => "log.cleaner.threads", "cleaner threads; the dedupe buffer is split between them (default 1).";
+    log_cleaner_backoff_ms: i64 => "log.cleaner.backoff.ms", "pause between cleaning passes (default 15 s).";
+    log_cleaner_dedupe_buffer_size: i64 => "log.cleaner.dedupe.buffer.size", "memory of the cleaner's offset map (default 128 MiB).";
+    log_cleaner_io_buffer_load_factor: f64 => "log.cleaner.io.buffer.load.factor", "how full the offset map may get (default 0.9).";
+    log_cleaner_io_max_bytes_per_second: f64 => "log.cleaner.io.max.bytes.per.second", "cleaner I/O throttle (default unlimited).";
+    log_segment_bytes: i64 => "log.segment.bytes", "default `segment.bytes`.";
+    log_roll_ms: i64 => "log.roll.ms", "default `segment.ms`.";
+    log_roll_hours: i64 => "log.roll.hours", "default `segment.ms`, in hours.";
+    log_roll_jitter_ms: i64 => "log.roll.jitter.ms", "default `segment.jitter.ms`.";
+    log_roll_jitter_hours: i64 => "log.roll.jitter.hours", "default `segment.jitter.ms`, in hours.";
+    log_index_size_max_bytes: i64 => "log.index.size.max.bytes", "default `segment.index.bytes`.";
+    log_index_interval_bytes: i64 => "log.index.interval.bytes", "default `index.interval.bytes`.";
+    log_flush_interval_messages: i64 => "log.flush.interval.messages", "default `flush.messages`.";
+    log_flush_interval_ms: i64 => "log.flush.interval.ms", "default `flush.ms`.";
+    log_flush_scheduler_interval_ms: i64 => "log.flush.scheduler.interval.ms", "default `flush.ms` when `log.flush.interval.ms` is unset.";
+    log_retention_bytes: i64 => "log.retention.bytes", "default `retention.bytes`.";
+    log_retention_ms: i64 => "log.retention.ms", "default `retention.ms`.";
+    log_retention_minutes: i64 => "log.retention.minutes", "default `retention.ms`, in minutes.";
+    log_retention_hours: i64 => "log.retention.hours", "default `retention.ms`, in hours.";
+    message_max_bytes: i64 => "message.max.bytes", "default `max.message.bytes`.";
+    log_segment_delete_delay_ms: i64 => "log.segment.delete.delay.ms", "default `file.delete.delay.ms`.";
+    log_cleanup_policy: crate::config::CleanupPolicy => "log.cleanup.policy", "default `cleanup.policy`.";
+    log_cleaner_delete_retention_ms: i64 => "log.cleaner.delete.retention.ms", "default `delete.retention.ms`.";
+    log_cleaner_min_compaction_lag_ms: i64 => "log.cleaner.min.compaction.lag.ms", "default `min.compaction.lag.ms`.";
+    log_cleaner_max_compaction_lag_ms: i64 => "log.cleaner.max.compaction.lag.ms", "default `max.compaction.lag.ms`.";
+    log_cleaner_min_cleanable_ratio: f64 => "log.cleaner.min.cleanable.ratio", "default `min.cleanable.dirty.ratio`.";
+    compression_type: crate::config::CompressionType => "compression.type", "default `compression.type`.";
+    log_message_timestamp_type: crate::format::TimestampType => "log.message.timestamp.type", "default `message.timestamp.type`.";
+    log_message_timestamp_before_max_ms: i64 => "log.message.timestamp.before.max.ms", "default `message.timestamp.before.max.ms`.";
+    log_message_timestamp_after_max_ms: i64 => "log.message.timestamp.after.max.ms", "default `message.timestamp.after.max.ms`.";
 }

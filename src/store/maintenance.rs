@@ -3,8 +3,9 @@
 //! partitions whose `flush.ms` has passed, removes files whose deletion delay
 //! has passed and directories of deleted topics, cleans compacted topics
 //! whose dirty ratio (or compaction lag) calls for it, dirtiest first, every
-//! `log.cleaner.backoff.ms`, and writes Kafka's offset checkpoints every
-//! `log.flush.offset.checkpoint.interval.ms`.
+//! `log.cleaner.backoff.ms`, expires consumer groups' committed offsets
+//! every `offsets.retention.check.interval.ms`, and writes Kafka's offset
+//! checkpoints every `log.flush.offset.checkpoint.interval.ms`.
 
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -33,6 +34,9 @@ pub struct MaintenanceReport {
     pub compacted: Vec<(String, u32, CompactionResult)>,
     /// Directories of deleted topics removed.
     pub removed_topic_dirs: usize,
+    /// Committed offsets expired (`offsets.retention.minutes`), as (group,
+    /// topic, partition).
+    pub expired_offsets: Vec<(String, String, u32)>,
     /// Whether the checkpoints were written.
     pub checkpointed: bool,
     /// Errors met (the pass carries on past each; each is also logged).
@@ -59,6 +63,8 @@ pub enum MaintenanceTask {
     Clean,
     /// Writing `cleaner-offset-checkpoint`.
     CleanerCheckpoint,
+    /// Expiring committed offsets past `offsets.retention.minutes`.
+    OffsetExpiry,
 }
 
 /// A failure in one task of a maintenance pass, and where.
@@ -98,6 +104,7 @@ pub(crate) struct Schedule {
     next_retention_ms: i64,
     next_checkpoint_ms: i64,
     next_clean_ms: i64,
+    next_offsets_expiry_ms: i64,
 }
 
 /// Kafka's `log.initial.task.delay.ms`: the background tasks first run
@@ -107,7 +114,12 @@ const INITIAL_DELAY_MS: i64 = 30_000;
 impl Schedule {
     /// Everything due at once.
     pub fn due_now() -> Self {
-        Self { next_retention_ms: i64::MIN, next_checkpoint_ms: i64::MIN, next_clean_ms: i64::MIN }
+        Self {
+            next_retention_ms: i64::MIN,
+            next_checkpoint_ms: i64::MIN,
+            next_clean_ms: i64::MIN,
+            next_offsets_expiry_ms: i64::MIN,
+        }
     }
 
     /// The background thread's schedule, starting at `now`.
@@ -117,6 +129,7 @@ impl Schedule {
             next_retention_ms: after(shared.config.retention_check_interval_ms()),
             next_checkpoint_ms: after(shared.config.checkpoint_interval_ms()),
             next_clean_ms: after(shared.config.cleaner_backoff_ms()),
+            next_offsets_expiry_ms: after(shared.config.offsets_retention_check_ms()),
         }
     }
 }
@@ -149,6 +162,16 @@ pub(crate) fn pass(shared: &Shared, schedule: &mut Schedule) -> MaintenanceRepor
             }
             if let Err(e) = p.delete_expired_files() {
                 report.failed(MaintenanceTask::DeleteFiles, here, e);
+            }
+        }
+    }
+    if now >= schedule.next_offsets_expiry_ms {
+        schedule.next_offsets_expiry_ms = now.saturating_add(shared.config.offsets_retention_check_ms());
+        let offsets_topic = shared.topics.read().get(crate::clients::OFFSETS_TOPIC).cloned();
+        if let Some(topic) = offsets_topic {
+            match crate::clients::expire_committed(shared, &topic) {
+                Ok(expired) => report.expired_offsets = expired,
+                Err(e) => report.failed(MaintenanceTask::OffsetExpiry, None, e),
             }
         }
     }

@@ -105,7 +105,7 @@ impl Store {
         let dir = dir.as_ref().to_path_buf();
         std::fs::create_dir_all(&dir).map_err(|e| Error::io("create directory", &dir, e))?;
         let lock = SharedLock::new(DirLock::acquire(&dir)?);
-        config.topic_defaults()?;
+        config.validate()?;
         let shared = Arc::new(Shared {
             dir: dir.clone(),
             config,
@@ -133,7 +133,7 @@ impl Store {
     /// `num.partitions`) and the given overrides.
     pub fn create_topic(&self, name: &str, partitions: u32, overrides: TopicConfig) -> Result<Topic> {
         validate_topic_name(name)?;
-        let partitions = if partitions == 0 { self.shared.config.num_partitions() } else { partitions };
+        let partitions = if partitions == 0 { self.shared.config.default_partitions() } else { partitions };
         if partitions > MAX_PARTITIONS {
             return Err(Error::InvalidPartitionCount { topic: name.to_string(), current: 0, requested: partitions });
         }
@@ -277,8 +277,9 @@ impl Store {
         Ok(self.shared.config.resolve(&topic.overrides())?.1)
     }
 
-    /// Runs one maintenance pass now, in this thread: retention (if due),
-    /// timed flushes, delayed deletions, checkpoints.
+    /// Runs one maintenance pass now, in this thread: retention, timed
+    /// flushes, delayed deletions, cleaning of compacted topics that are
+    /// due, expiry of committed offsets, checkpoints.
     pub fn run_maintenance(&self) -> MaintenanceReport {
         maintenance::pass(&self.shared, &mut maintenance::Schedule::due_now())
     }
