@@ -132,8 +132,9 @@ pub use format::{
     BatchBuilder, BorrowedRecord, Compression, ConsumerRecord, FileBatches, Header, HeaderRef, Record, RecordBatch,
     RecordRef, TimestampType,
 };
-pub use partition::{CompactionResult, Partition};
-pub use store::{Store, StoreConfig};
+pub use index::{IndexFileEntries, OffsetPosition, TimestampOffset, read_offset_index, read_time_index};
+pub use partition::{CompactionResult, OffsetSpec, Partition};
+pub use store::{ConfigEntry, ConfigSource, Store, StoreConfig};
 pub use topic::{Topic, TopicConfig};
 
 /// The README's Rust examples compile and run as doctests.
