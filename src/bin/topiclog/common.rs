@@ -65,10 +65,41 @@ pub enum Access {
     Write,
 }
 
+/// An open store that is closed cleanly however the command ends: an error
+/// part-way must not leave the directory looking like a crashed process
+/// (preallocated indexes, `clean_shutdown false`).
+pub struct OpenStore(Option<Store>);
+
+impl std::ops::Deref for OpenStore {
+    type Target = Store;
+
+    fn deref(&self) -> &Store {
+        match &self.0 {
+            Some(store) => store,
+            // Only `close_store` and `drop` take the store out, and both consume the guard.
+            None => unreachable!("store used after close"),
+        }
+    }
+}
+
+impl Drop for OpenStore {
+    fn drop(&mut self) {
+        if let Some(store) = self.0.take() {
+            // An error is already being reported; this close is best effort.
+            let _ = store.close();
+        }
+    }
+}
+
 /// Opens the data directory without background maintenance (a command is
 /// short-lived: retention and cleaning are the owning service's business)
 /// and without creating topics on first use (a misspelt name is an error).
-pub fn open_store(global: &Global, access: Access) -> CliResult<Store> {
+///
+/// The store's open and close write its state files (recovery bookkeeping,
+/// index preallocation, trimmed again on close): a read command leaves the
+/// same bytes it found, but not untouched files. `dump-log` and `verify`
+/// read files only and never open the store.
+pub fn open_store(global: &Global, access: Access) -> CliResult<OpenStore> {
     let dir = &global.data_dir;
     if access == Access::Read && !dir.is_dir() {
         return Err(CliError::msg(format!("data directory {} does not exist", dir.display())));
@@ -82,17 +113,21 @@ pub fn open_store(global: &Global, access: Access) -> CliResult<Store> {
         None => StoreConfig::new(),
     };
     config = config.set("auto.create.topics.enable", "false")?.maintenance(false);
-    Store::open(dir, config).map_err(|e| match e {
-        topiclog::Error::Locked { .. } => {
-            CliError::msg(format!("{e} (another process, such as the service that owns it, has it open)"))
+    match Store::open(dir, config) {
+        Ok(store) => Ok(OpenStore(Some(store))),
+        Err(e @ topiclog::Error::Locked { .. }) => {
+            Err(CliError::msg(format!("{e} (another process, such as the service that owns it, has it open)")))
         }
-        other => other.into(),
-    })
+        Err(e) => Err(e.into()),
+    }
 }
 
 /// Closes the store, reporting a failure to flush.
-pub fn close_store(store: Store) -> CliResult<()> {
-    store.close().map_err(Into::into)
+pub fn close_store(mut store: OpenStore) -> CliResult<()> {
+    match store.0.take() {
+        Some(s) => s.close().map_err(Into::into),
+        None => Ok(()),
+    }
 }
 
 /// Parses repeated `--property key=value` options; each key must be one of `known`.

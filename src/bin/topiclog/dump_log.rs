@@ -234,6 +234,12 @@ fn dump_log(
                     )?,
                 }
             }
+            Item::ZeroTail { position, bytes } => {
+                writeln!(
+                    out,
+                    "Found {bytes} zero bytes at the end of {name} from position {position} (preallocated, never written)"
+                )?;
+            }
             Item::Torn { position, bytes, .. } => {
                 findings.damage += 1;
                 writeln!(

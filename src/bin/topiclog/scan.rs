@@ -33,6 +33,14 @@ pub enum Item {
         /// Where a valid batch was found again, if anywhere.
         resumed_at: Option<u64>,
     },
+    /// Zero bytes up to the end of the file: space preallocated for appends
+    /// and never written (what a crash leaves; recovery cuts it). No damage.
+    ZeroTail {
+        /// Where the zeros start.
+        position: u64,
+        /// How many there are.
+        bytes: u64,
+    },
     /// An incomplete batch at the end of the file (a write cut short).
     Torn {
         /// Where it starts.
@@ -74,6 +82,10 @@ pub fn walk(data: &Bytes) -> Vec<Item> {
     while pos < len {
         let rest = len - pos;
         let position = pos as u64;
+        if data.get(pos..).is_some_and(|tail| tail.iter().all(|&b| b == 0)) {
+            items.push(Item::ZeroTail { position, bytes: rest as u64 });
+            break;
+        }
         if rest <= HEADER_SIZE_UP_TO_MAGIC {
             items.push(Item::Torn { position, bytes: rest as u64, declared: None });
             break;

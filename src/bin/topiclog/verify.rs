@@ -38,6 +38,8 @@ struct Tally {
     batches: usize,
     records: u64,
     problems: Vec<String>,
+    /// Findings that are no damage.
+    notes: Vec<String>,
 }
 
 impl Tally {
@@ -76,6 +78,9 @@ pub fn run(global: &Global, args: VerifyArgs) -> CliResult<ExitCode> {
         verify_partition(path, &mut tally, &bar)?;
     }
     bar.finish_and_clear();
+    for n in &tally.notes {
+        outln!("NOTE {n}")?;
+    }
     for p in &tally.problems {
         outln!("PROBLEM {p}")?;
     }
@@ -160,6 +165,22 @@ fn verify_partition(dir: &Path, tally: &mut Tally, bar: &ProgressBar) -> CliResu
                             format!("batch offset {} is below the segment's base offset {base}", b.header.base_offset),
                         );
                     }
+                    // Offsets of a segment are 32-bit relative to its base
+                    // (the base offset field is not covered by the CRC).
+                    let relative = b.header.last_offset().checked_sub(*base);
+                    if b.header.base_offset >= *base && relative.is_none_or(|r| r > i64::from(i32::MAX)) {
+                        tally.problem(
+                            log,
+                            b.position,
+                            format!(
+                                "batch offsets {}..={} are out of reach of the segment's base offset {base}",
+                                b.header.base_offset,
+                                b.header.last_offset()
+                            ),
+                        );
+                        batches.push(b);
+                        continue;
+                    }
                     if let Some(last) = previous_last
                         && b.header.base_offset <= last
                     {
@@ -185,6 +206,11 @@ fn verify_partition(dir: &Path, tally: &mut Tally, bar: &ProgressBar) -> CliResu
                     );
                     tally.problem(log, position, format!("corrupt batch: {problem}; {after}"));
                 }
+                Item::ZeroTail { position, bytes } => tally.notes.push(format!(
+                    "{}: position {position}: {bytes} zero bytes of preallocated space after the last batch \
+                     (the store was not closed cleanly; the next open trims them)",
+                    log.display()
+                )),
                 Item::Torn { position, bytes, declared } => {
                     let declared = declared.map(|d| format!(" of a batch of {d} bytes")).unwrap_or_default();
                     tally.problem(log, position, format!("torn tail: the last {bytes} bytes{declared} are incomplete"));
