@@ -636,7 +636,7 @@ fn verify_finds_a_flipped_byte_and_a_torn_tail_without_changing_files() {
     let last = logs.last().unwrap();
     let mut tail = std::fs::read(last).unwrap();
     let torn_at = tail.len();
-    tail.extend_from_slice(&tail[..30].to_vec());
+    tail.extend_from_within(..30);
     std::fs::write(last, &tail).unwrap();
 
     let before = hash_dir(d);

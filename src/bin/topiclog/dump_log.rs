@@ -455,7 +455,7 @@ fn report(f: &Findings) {
 
 /// `--offsets-decoder`: `__consumer_offsets` keys and values as Kafka's JSON.
 pub mod offsets {
-    use serde_json::{Value, json};
+    use serde_json::{Map, Value, json};
     use topiclog::RecordRef;
 
     /// Reads Kafka's protocol primitives, big-endian.
@@ -553,18 +553,15 @@ pub mod offsets {
         let mut r = Reader { buf: v, flexible: false };
         let version = r.i16()?;
         r.flexible = version >= 4;
-        let offset = r.i64()?;
-        let leader_epoch = if version >= 3 { Some(r.i32()?) } else { None };
-        let metadata = r.string()?.unwrap_or_default();
-        let commit = r.i64()?;
-        let mut data = json!({"offset": offset});
-        if let Some(e) = leader_epoch {
-            data["leaderEpoch"] = json!(e);
+        let mut data = Map::new();
+        data.insert("offset".into(), json!(r.i64()?));
+        if version >= 3 {
+            data.insert("leaderEpoch".into(), json!(r.i32()?));
         }
-        data["metadata"] = json!(metadata);
-        data["commitTimestamp"] = json!(commit);
+        data.insert("metadata".into(), json!(r.string()?.unwrap_or_default()));
+        data.insert("commitTimestamp".into(), json!(r.i64()?));
         if version == 1 {
-            data["expireTimestamp"] = json!(r.i64()?);
+            data.insert("expireTimestamp".into(), json!(r.i64()?));
         }
         Some(json!({"version": version.to_string(), "data": data}))
     }
@@ -573,39 +570,37 @@ pub mod offsets {
         let mut r = Reader { buf: v, flexible: false };
         let version = r.i16()?;
         r.flexible = version >= 4;
-        let protocol_type = r.string()?;
-        let generation = r.i32()?;
-        let protocol = r.string()?;
-        let leader = r.string()?;
-        let mut data =
-            json!({"protocolType": protocol_type, "generation": generation, "protocol": protocol, "leader": leader});
+        let mut data = Map::new();
+        data.insert("protocolType".into(), json!(r.string()?));
+        data.insert("generation".into(), json!(r.i32()?));
+        data.insert("protocol".into(), json!(r.string()?));
+        data.insert("leader".into(), json!(r.string()?));
         if version >= 2 {
-            data["currentStateTimestamp"] = json!(r.i64()?);
+            data.insert("currentStateTimestamp".into(), json!(r.i64()?));
         }
         let count = if r.flexible { r.uvarint()? as i64 - 1 } else { i64::from(r.i32()?) };
         let mut members = Vec::new();
         for _ in 0..count.max(0) {
-            let member_id = r.string()?;
-            let instance = if version >= 3 { r.string()? } else { None };
-            let client_id = r.string()?;
-            let client_host = r.string()?;
-            let rebalance_timeout = if version >= 1 { Some(r.i32()?) } else { None };
-            let session_timeout = r.i32()?;
-            let subscription = r.bytes_len()?;
-            let assignment = r.bytes_len()?;
+            let mut m = Map::new();
+            m.insert("memberId".into(), json!(r.string()?));
+            if version >= 3 {
+                m.insert("groupInstanceId".into(), json!(r.string()?));
+            }
+            m.insert("clientId".into(), json!(r.string()?));
+            m.insert("clientHost".into(), json!(r.string()?));
+            if version >= 1 {
+                m.insert("rebalanceTimeout".into(), json!(r.i32()?));
+            }
+            m.insert("sessionTimeout".into(), json!(r.i32()?));
+            m.insert("subscription".into(), json!(format!("<{} bytes>", r.bytes_len()?)));
+            m.insert("assignment".into(), json!(format!("<{} bytes>", r.bytes_len()?)));
             if r.flexible {
-                // Tagged fields of the member: none are defined; skip their count.
+                // The member's tagged fields: none are defined; skip their count.
                 r.uvarint()?;
             }
-            let mut m = json!({"memberId": member_id, "groupInstanceId": instance, "clientId": client_id,
-                "clientHost": client_host, "sessionTimeout": session_timeout,
-                "subscription": format!("<{subscription} bytes>"), "assignment": format!("<{assignment} bytes>")});
-            if let Some(t) = rebalance_timeout {
-                m["rebalanceTimeout"] = json!(t);
-            }
-            members.push(m);
+            members.push(Value::Object(m));
         }
-        data["members"] = Value::Array(members);
+        data.insert("members".into(), Value::Array(members));
         Some(json!({"version": version.to_string(), "data": data}))
     }
 }

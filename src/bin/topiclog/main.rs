@@ -4,6 +4,8 @@
 //!
 //! Errors are one line on stderr and a non-zero exit status (2 for a usage
 //! error, 1 otherwise).
+#![warn(missing_docs)]
+#![warn(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, clippy::panic)]
 
 /// `println!` that returns an error (`CliError::BrokenPipe` when stdout was
 /// closed) instead of panicking.
