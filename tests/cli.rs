@@ -214,6 +214,29 @@ fn console_consumer_options_and_group_resets() {
         "{out}"
     );
 
+    // Interrupted while waiting for more: what it printed was committed on the way.
+    let mut child = Command::new(BIN)
+        .args([
+            "--data-dir",
+            d.to_str().unwrap(),
+            "console-consumer",
+            "--topic",
+            "t",
+            "--group",
+            "live",
+            "--from-beginning",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(1800));
+    child.kill().unwrap();
+    let printed = child.wait_with_output().unwrap().stdout;
+    assert_eq!(String::from_utf8_lossy(&printed).lines().count(), 10);
+    let rows = describe_rows(&ok(d, &["consumer-groups", "--describe", "--group", "live"]));
+    assert!(rows.iter().all(|r| r[5] == "0"), "{rows:?}");
+
     // Without --from-beginning a new group starts at the end: nothing printed, all committed at the end.
     assert_eq!(ok(d, &["console-consumer", "--topic", "t", "--group", "late", "--timeout-ms", "200"]), "");
     let rows = describe_rows(&ok(d, &["consumer-groups", "--describe", "--group", "late"]));
@@ -267,7 +290,7 @@ fn console_consumer_options_and_group_resets() {
     ok(d, &["consumer-groups", "--delete", "--group", "g"]);
     fails(d, &["consumer-groups", "--describe", "--group", "g"], "", "does not exist");
     fails(d, &["consumer-groups", "--delete", "--group", "g"], "", "does not exist");
-    assert_eq!(ok(d, &["consumer-groups", "--list"]).trim(), "late");
+    assert_eq!(ok(d, &["consumer-groups", "--list"]).trim(), "late\nlive");
 }
 
 #[test]

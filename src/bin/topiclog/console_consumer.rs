@@ -16,10 +16,14 @@ use crate::common::{
 /// Longest single wait for records, so the timeout and max-messages are checked often.
 const POLL_SLICE: Duration = Duration::from_millis(200);
 
+/// With `--group`, how often what was printed is committed while running
+/// (and once more at the end).
+const COMMIT_INTERVAL: Duration = Duration::from_secs(1);
+
 /// Options of `console-consumer`.
 #[derive(Debug, Args)]
 #[command(after_help = "Without --group, reading starts at the log end (or the log start with \
-    --from-beginning); with --group, at the group's committed offsets, and what was printed is committed. \
+    --from-beginning); with --group, at the group's committed offsets, and what was printed is committed (every second and at the end). \
     Without --max-messages or --timeout-ms it waits for records until interrupted.\n\n\
     Examples:\n  \
     topiclog console-consumer --topic hello.kafka --from-beginning --group g1 --property print.key=true \
@@ -164,6 +168,8 @@ fn consume(
     let mut next: BTreeMap<u32, i64> = BTreeMap::new();
     let timeout = args.timeout_ms.map(Duration::from_millis);
     let mut last_record = Instant::now();
+    let mut last_commit = Instant::now();
+    let mut committed_at = 0u64;
     let stdout = std::io::stdout();
     loop {
         if args.max_messages.is_some_and(|m| printed >= m) {
@@ -199,6 +205,17 @@ fn consume(
         }
         if let Err(e) = out.flush() {
             return Err((printed, next, e.into()));
+        }
+        drop(out);
+        // Commit what was printed now and then, so that an interrupted run
+        // (Ctrl-C) re-reads at most about a second of records.
+        if args.group.is_some() && printed > committed_at && last_commit.elapsed() >= COMMIT_INTERVAL {
+            let offsets: Vec<(String, u32, i64)> = next.iter().map(|(&p, &o)| (args.topic.clone(), p, o)).collect();
+            if let Err(e) = consumer.commit_offsets(&offsets) {
+                return Err((printed, next, e.into()));
+            }
+            committed_at = printed;
+            last_commit = Instant::now();
         }
     }
     Ok((printed, next))
