@@ -780,3 +780,24 @@ fn perf_test_reports_beside_raw_io() {
     assert_eq!(ok(d, &["get-offsets", "--topic", "perf"]).lines().count(), 2);
     assert!(!std::fs::read_dir(d).unwrap().any(|e| e.unwrap().file_name().to_string_lossy().contains("perf-test-raw")));
 }
+
+#[test]
+fn verify_passes_every_real_kafka_directory_but_the_orphaned_index() {
+    let Some(dir) = common::kafka_real_dir() else { return };
+    let mut sources: Vec<PathBuf> =
+        std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().path()).filter(|p| p.is_dir()).collect();
+    sources.sort();
+    assert!(sources.len() >= 8);
+    for source in sources {
+        let before = hash_dir(&source);
+        let r = run_in(&source, &["verify"], "");
+        assert_eq!(before, hash_dir(&source));
+        if source.ends_with("toy-node-log-collector-cp-kafka-orphan-index") {
+            assert_eq!(r.status, 1);
+            assert_eq!(r.stdout.matches("index file without its .log").count(), 2, "{}", r.stdout);
+        } else {
+            assert_eq!(r.status, 0, "{}: {}", source.display(), r.stdout);
+            assert!(r.stdout.contains("all OK"));
+        }
+    }
+}
