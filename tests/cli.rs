@@ -652,7 +652,13 @@ fn verify_finds_a_flipped_byte_and_a_torn_tail_without_changing_files() {
     // Flip a byte in the middle of an old segment.
     let victim = &logs[1];
     let mut bytes = std::fs::read(victim).unwrap();
-    let mid = bytes.len() / 2;
+    let mut mid = bytes.len() / 2;
+    // partitionLeaderEpoch (bytes 12..16 of a batch) is covered by no check, in Kafka either.
+    let starts = out_positions(&ok(d, &["dump-log", "--files", victim.to_str().unwrap()]));
+    let start = starts.iter().copied().filter(|&p| p <= mid).max().unwrap();
+    if (12..16).contains(&(mid - start)) {
+        mid = start + 30;
+    }
     bytes[mid] ^= 0x55;
     std::fs::write(victim, &bytes).unwrap();
     // Tear the last segment's tail.
