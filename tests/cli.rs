@@ -500,6 +500,16 @@ fn dump_log_matches_the_reference_dumps_of_real_kafka_files() {
         }
     }
     assert!(logs >= 20 && indexes >= 20, "{logs} logs, {indexes} indexes");
+
+    // Producer-state snapshots, checked by their CRC-32C.
+    let snapshot = dir.join("kafka-2.7.1-source-build-zk/myTopic-0/00000000000000000038.snapshot");
+    let out = ok(tmp.path(), &["dump-log", "--files", snapshot.to_str().unwrap()]);
+    let producers: Vec<&str> = out.lines().filter(|l| l.starts_with("producerId: ")).collect();
+    assert_eq!(producers.len(), 3, "{out}");
+    assert!(
+        producers[1].starts_with("producerId: 4002 producerEpoch: 0 ") && producers[1].contains("lastOffset: 23"),
+        "{out}"
+    );
 }
 
 /// `key: value` pairs of one dump-log line.

@@ -26,7 +26,7 @@ use crate::scan::{self, Item};
     topiclog dump-log --files data/hello.kafka-0/00000000000000000000.index,data/hello.kafka-0/00000000000000000000.timeindex\n  \
     topiclog dump-log --files data/__consumer_offsets-0/00000000000000000000.log --offsets-decoder")]
 pub struct DumpLogArgs {
-    /// Files to dump, comma-separated: .log, .index, .timeindex (and KRaft .checkpoint).
+    /// Files to dump, comma-separated: .log, .index, .timeindex, producer .snapshot (and KRaft .checkpoint).
     #[arg(long, value_name = "F[,F...]", value_delimiter = ',', required = true)]
     files: Vec<PathBuf>,
     /// Print keys and payloads (implies --deep-iteration).
@@ -74,6 +74,8 @@ pub fn run(args: DumpLogArgs) -> CliResult<ExitCode> {
             dump_time_index(&mut out, file, &args, &mut findings)
         } else if name.ends_with(".index") {
             dump_index(&mut out, file, &args, &mut findings)
+        } else if name.ends_with(".snapshot") {
+            dump_producer_snapshot(&mut out, file)
         } else {
             out.flush()?;
             eprintln!("Ignoring unknown file {}", file.display());
@@ -416,6 +418,57 @@ fn dump_time_index(out: &mut impl Write, file: &Path, args: &DumpLogArgs, findin
             writeln!(out, "timestamp: {} offset: {}", e.timestamp, e.offset)?;
         }
         previous = e.timestamp;
+    }
+    Ok(())
+}
+
+/// A producer-state snapshot (`.snapshot`): version 1, CRC-32C of the
+/// entries, then one fixed-size entry per producer.
+fn dump_producer_snapshot(out: &mut impl Write, file: &Path) -> CliResult<()> {
+    let data = read(file)?;
+    let be = |at: usize, n: usize| -> Option<i64> {
+        let bytes = data.get(at..at + n)?;
+        Some(bytes.iter().fold(0i64, |acc, &b| (acc << 8) | i64::from(b)))
+    };
+    let corrupt = |what: &str| CliError::msg(format!("corrupt producer snapshot: {what}"));
+    let version = be(0, 2).ok_or_else(|| corrupt("too short"))?;
+    if version != 1 {
+        return Err(corrupt(&format!("unknown version {version}")));
+    }
+    let stored = be(2, 4).ok_or_else(|| corrupt("too short"))?;
+    let computed = i64::from(crc32c::crc32c(data.get(6..).unwrap_or_default()));
+    if stored != computed {
+        return Err(corrupt(&format!("stored crc {stored}, computed {computed}")));
+    }
+    let count = be(6, 4).map(|n| n as i32).ok_or_else(|| corrupt("too short"))?;
+    const ENTRY: usize = 46;
+    for i in 0..usize::try_from(count.max(0)).unwrap_or(0) {
+        let at = 10 + i * ENTRY;
+        let field = |off: usize, n: usize| be(at + off, n).ok_or_else(|| corrupt(&format!("entry {i} is cut short")));
+        let producer_id = field(0, 8)?;
+        let epoch = field(8, 2)? as i16;
+        let last_sequence = field(10, 4)? as i32;
+        let last_offset = field(14, 8)?;
+        let offset_delta = field(22, 4)? as i32;
+        let timestamp = field(26, 8)?;
+        let coordinator_epoch = field(34, 4)? as i32;
+        let txn_first = field(38, 8)?;
+        let txn = if txn_first >= 0 { format!("OptionalLong[{txn_first}]") } else { "OptionalLong.empty".into() };
+        write!(
+            out,
+            "producerId: {producer_id} producerEpoch: {epoch} coordinatorEpoch: {coordinator_epoch} \
+             currentTxnFirstOffset: {txn} lastTimestamp: {timestamp} "
+        )?;
+        if last_offset >= 0 {
+            let first = i64::from(last_sequence) - i64::from(offset_delta);
+            let first = if first < 0 { first + i64::from(i32::MAX) + 1 } else { first };
+            write!(
+                out,
+                "firstSequence: {first} lastSequence: {last_sequence} lastOffset: {last_offset} \
+                 offsetDelta: {offset_delta} timestamp: {timestamp}"
+            )?;
+        }
+        writeln!(out)?;
     }
     Ok(())
 }
