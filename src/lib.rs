@@ -162,7 +162,7 @@ pub use format::{
     BatchBuilder, BorrowedRecord, Compression, ConsumerRecord, FileBatches, Header, HeaderRef, Record, RecordBatch,
     RecordRef, TimestampType,
 };
-pub use index::TimestampOffset;
+pub use index::{IndexFileEntries, OffsetPosition, TimestampOffset, read_offset_index, read_time_index};
 #[cfg(feature = "async")]
 pub use partition::WaitForData;
 pub use partition::{
