@@ -261,6 +261,11 @@ macro_rules! log_config {
             }
 
             /// Checks every value is in its valid range, and the cross-field rules.
+            ///
+            /// # Errors
+            ///
+            /// [`Error::InvalidConfig`] naming the first key whose value is out of its valid range,
+            /// or `min.compaction.lag.ms` when it exceeds `max.compaction.lag.ms`.
             pub fn validate(&self) -> Result<()> {
                 $(
                     let check: fn(&$ty) -> bool = $check;
@@ -384,6 +389,11 @@ impl LogConfig {
 
     /// Parses Kafka-style properties: one `key=value` per line, blank lines
     /// and `#` or `!` comments ignored; unset keys keep their defaults.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidConfig`] for a line that is not `key=value`, an unknown key, a value that
+    /// does not parse or is out of range, or settings that together fail [`LogConfig::validate`].
     pub fn from_properties(text: &str) -> Result<Self> {
         let mut config = Self::default();
         for line in text.lines().map(str::trim) {

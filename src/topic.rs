@@ -191,6 +191,11 @@ impl Topic {
     }
 
     /// Partition `n`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::UnknownPartition`] when `n` is not below the partition count;
+    /// [`Error::UnknownTopic`] after the topic was deleted.
     pub fn partition(&self, n: u32) -> Result<Partition> {
         self.check_live()?;
         let state = self.inner.state.read();
@@ -286,12 +291,21 @@ impl Topic {
 
     /// Appends `record` to the partition Kafka's producer would choose: by
     /// the key's murmur2 hash, or by the keyless strategy when it has no key.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::UnknownTopic`] after the topic was deleted; otherwise as [`Partition::append`].
     pub fn send(&self, record: Record) -> Result<SendResult> {
         self.check_live()?;
         self.send_to(self.partition_for(&record), record)
     }
 
     /// Appends `record` to partition `partition`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::UnknownPartition`] when `partition` is not below the partition count;
+    /// [`Error::UnknownTopic`] after the topic was deleted; otherwise as [`Partition::append`].
     pub fn send_to(&self, partition: u32, record: Record) -> Result<SendResult> {
         let p = self.partition(partition)?;
         let appended = p.append(std::slice::from_ref(&record))?;
@@ -300,6 +314,11 @@ impl Topic {
     }
 
     /// Log start, log end, size and segment count of every partition.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Io`] when the files of a sealed segment not yet open cannot be read to learn its
+    /// size (see [`Partition::size`]).
     pub fn describe(&self) -> Result<Vec<PartitionDescription>> {
         self.partitions()
             .iter()

@@ -218,6 +218,10 @@ pub fn assignor_by_name(name: &str) -> Option<Box<dyn Assignor>> {
 /// comma-separated list of names accepted by [`assignor_by_name`], in order
 /// of preference. An empty list or an unknown name is an
 /// [`Error::InvalidConfig`].
+///
+/// # Errors
+///
+/// [`Error::InvalidConfig`] for an empty list or an unknown assignor name.
 pub fn assignors_from_config(value: &str) -> Result<Vec<Box<dyn Assignor>>> {
     let invalid = |reason: String| Error::InvalidConfig {
         key: "partition.assignment.strategy".to_string(),

@@ -71,6 +71,11 @@ pub struct BatchHeader {
 impl BatchHeader {
     /// Decodes the fixed header from the first 61 bytes of `buf`, checking only
     /// that enough bytes are present.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::MalformedBatch`] (with [`BatchProblem::Truncated`]) when `buf` holds fewer than the
+    /// header's 61 bytes.
     pub fn parse(buf: &[u8]) -> Result<Self> {
         let h: &[u8; RECORD_BATCH_OVERHEAD] = buf.first_chunk().ok_or_else(|| {
             Error::malformed(BatchProblem::Truncated {
@@ -98,6 +103,13 @@ impl BatchHeader {
     /// Decodes the header of the batch that is exactly `buf` and checks
     /// everything short of the records: size, magic, length and CRC.
     /// This is the check segment recovery applies to every batch.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::UnsupportedMagic`] for a magic other than 2; [`Error::MalformedBatch`] when `buf`
+    /// is shorter than the header or than `batchLength` says, longer than it, or the header holds
+    /// an impossible length, record count or last offset delta; [`Error::CrcMismatch`] when the
+    /// stored CRC-32C does not match.
     pub fn parse_verified(buf: &[u8]) -> Result<Self> {
         if let Some(&magic) = buf.get(16) {
             let magic = magic as i8;
@@ -135,6 +147,11 @@ impl BatchHeader {
 
     /// Total bytes of the batch (`batchLength + 12`), or an error when
     /// `batchLength` is too small to hold a v2 header.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::MalformedBatch`] (with [`BatchProblem::InvalidLength`]) when `batchLength` is
+    /// negative or too small for a v2 header.
     pub fn size_in_bytes(&self) -> Result<u64> {
         batch_size(self.batch_length)
     }
@@ -236,6 +253,12 @@ impl RecordBatch {
     /// A batch compressed with a codec this build lacks is accepted (its
     /// header and raw bytes are usable); [`RecordBatch::records`] then returns
     /// [`Error::UnsupportedCompression`].
+    ///
+    /// # Errors
+    ///
+    /// As [`BatchHeader::parse_verified`]; then, for a codec this build has, [`Error::Compression`]
+    /// when the records fail to decompress or [`Error::TooLarge`] when they decompress past the
+    /// limit, and [`Error::MalformedBatch`] when the records do not decode as the header describes.
     pub fn new(bytes: Bytes) -> Result<Self> {
         let batch = Self::new_lazy(bytes)?;
         if let Some(data) = batch.records_data() {
@@ -383,6 +406,11 @@ impl RecordBatch {
     /// The batch's records, in order. Control batches yield their control
     /// records too; skip them with [`BatchHeader::is_control`] when presenting
     /// user data.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::UnsupportedCompression`] when the batch is compressed with a codec this build
+    /// lacks. Errors decoding a record come from the iterator.
     pub fn records(&self) -> Result<Records> {
         let data = self
             .records_data()

@@ -125,6 +125,10 @@ impl BatchBuilder {
     }
 
     /// Encodes `record` as the next record of the batch and returns its offset delta.
+    ///
+    /// # Errors
+    ///
+    /// As [`BatchBuilder::append_borrowed`].
     pub fn append(&mut self, record: &Record) -> Result<i32> {
         self.append_borrowed(&BorrowedRecord::from(record))
     }
@@ -159,6 +163,12 @@ impl BatchBuilder {
 
     /// Finishes the batch: compresses the records if asked, writes the header
     /// and the CRC.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::EmptyBatch`] when no record was appended; [`Error::UnsupportedCompression`] for a
+    /// codec this build lacks; [`Error::Compression`] when the codec fails; [`Error::TooLarge`]
+    /// when the finished batch passes what a batch length can describe.
     pub fn build(self) -> Result<RecordBatch> {
         if self.count == 0 {
             return Err(Error::EmptyBatch);

@@ -93,6 +93,19 @@ impl<'a> Now<'a> {
 impl Partition {
     /// Appends records as one batch; offsets are assigned from the log end
     /// offset. Records without a timestamp get the clock's time.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Closed`] after [`Partition::close`]; [`Error::Poisoned`] after an earlier I/O
+    /// failure; [`Error::EmptyBatch`] for no records; [`Error::InvalidRecord`] for a record without
+    /// a key in a compacted log; [`Error::InvalidTimestamp`] for a timestamp below -1;
+    /// [`Error::TimestampOutOfBounds`] for a CreateTime timestamp outside
+    /// `message.timestamp.{before,after}.max.ms`; [`Error::RecordBatchTooLarge`] when the batch
+    /// passes `max.message.bytes` or `segment.bytes`; [`Error::TooLarge`] when a field or the batch
+    /// passes what the format can describe; [`Error::Compression`] when the log's codec fails to
+    /// compress; [`Error::Io`] when writing, rolling or a `flush.messages` flush fails (the
+    /// partition is then poisoned). Nothing is written when an error other than [`Error::Io`] is
+    /// returned.
     pub fn append(&self, records: &[Record]) -> Result<AppendResult> {
         self.append_records(records)
     }
@@ -225,6 +238,18 @@ impl Partition {
     /// Appends a batch a producer encoded (any base offset; offsets are
     /// reassigned). It must be a valid, non-control batch with dense offsets.
     /// With `compression.type` set to a codec, the batch is re-encoded with it.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidRecord`] for a control batch, a batch whose offsets are not dense, a
+    /// producer id without a base sequence, or a record without a key in a compacted log;
+    /// [`Error::UnsupportedCompression`] when the batch's codec (or the log's `compression.type`)
+    /// is not in this build; [`Error::Compression`] when re-encoding with the log's codec fails;
+    /// [`Error::TimestampOutOfBounds`] for a CreateTime timestamp outside
+    /// `message.timestamp.{before,after}.max.ms`; [`Error::RecordBatchTooLarge`] past
+    /// `max.message.bytes` or `segment.bytes`; [`Error::Closed`] after [`Partition::close`];
+    /// [`Error::Poisoned`] after an earlier I/O failure; [`Error::Io`] when writing fails (the
+    /// partition is then poisoned).
     pub fn append_batch(&self, batch: RecordBatch) -> Result<AppendResult> {
         self.append_producer_batch(batch, Offsets::Assign)
     }
@@ -232,6 +257,13 @@ impl Partition {
     /// Appends a batch keeping its offsets, as a Kafka follower does: for
     /// importing data whose offsets must not change. Its first offset must be
     /// at least the log end offset; gaps are allowed.
+    ///
+    /// # Errors
+    ///
+    /// As [`Partition::append_batch`], except that sparse offsets are allowed, and:
+    /// [`Error::InvalidRecord`] (with [`RecordProblem::BelowLogEnd`]) when the batch's base offset
+    /// is below the log end offset; [`Error::OffsetOverflow`] when its offsets would pass
+    /// `i64::MAX`.
     pub fn append_with_offsets(&self, batch: RecordBatch) -> Result<AppendResult> {
         self.append_producer_batch(batch, Offsets::Keep)
     }

@@ -30,6 +30,13 @@ impl Partition {
     /// Concurrent flushers share their fsyncs (group commit): one at a time
     /// syncs everything appended so far, without holding up appends, and
     /// those queued behind it return at once when that covered their records.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Closed`](crate::Error::Closed) after [`Partition::close`];
+    /// [`Error::Poisoned`](crate::Error::Poisoned) after an earlier I/O failure;
+    /// [`Error::Io`](crate::Error::Io) when an fsync or the state file write fails: the partition
+    /// is then poisoned, and the recovery point stays where it was.
     pub fn flush(&self) -> Result<()> {
         // What this call must make durable: everything appended before it.
         // Read before queueing, so that a flush by another thread while this
@@ -54,6 +61,10 @@ impl Partition {
 
     /// Flushes if `flush.ms` has passed since the last flush (the store's
     /// maintenance calls this).
+    ///
+    /// # Errors
+    ///
+    /// As [`Partition::flush`].
     pub fn flush_if_due(&self) -> Result<bool> {
         let config = self.config();
         let mut writer = self.inner.writer.lock();

@@ -57,6 +57,13 @@ impl Partition {
     /// [`Error::CorruptSegment`] (file and position); offsets of a segment
     /// whose files are gone give [`Error::MissingSegment`]. Reads never
     /// modify the log's files.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::OffsetOutOfRange`] below the log start offset or past the log end offset;
+    /// [`Error::CorruptSegment`] for damaged bytes where the batch holding `offset` should be;
+    /// [`Error::MissingSegment`] for offsets of a segment whose files are gone; [`Error::Closed`]
+    /// after [`Partition::close`]; [`Error::Io`] when opening a sealed segment fails.
     pub fn read(&self, offset: i64, max_bytes: u64) -> Result<Bytes> {
         Ok(self.read_chunk(offset, max_bytes)?.map_or_else(Bytes::new, |c| c.bytes))
     }
@@ -100,6 +107,12 @@ impl Partition {
 
     /// An iterator over records from `offset` on, across segments, up to the
     /// log end as it moves (control records and records below `offset` skipped).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::OffsetOutOfRange`] below the log start offset or past the log end offset;
+    /// [`Error::Closed`] after [`Partition::close`]. Errors found while reading come from the
+    /// reader's iterator.
     pub fn read_from(&self, offset: i64) -> Result<RecordReader> {
         self.check_range(offset)?;
         Ok(RecordReader::new(self.clone(), offset, READ_CHUNK))

@@ -228,11 +228,24 @@ pub struct Partition {
 
 impl Partition {
     /// Opens (creating if needed) the partition log in `dir` with the system clock.
+    ///
+    /// # Errors
+    ///
+    /// As [`Partition::open_with`].
     pub fn open(dir: impl AsRef<Path>, config: LogConfig) -> Result<Self> {
         Self::open_with(dir, PartitionOptions { config, ..PartitionOptions::default() })
     }
 
     /// Opens the partition log in `dir` with explicit options (for example a manual clock).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidConfig`] when the configuration fails [`LogConfig::validate`];
+    /// [`Error::Locked`] when the directory is already open, in this process or another;
+    /// [`Error::CorruptState`] when the partition's state file cannot be parsed; [`Error::Symlink`]
+    /// when a segment file is a symbolic link; [`Error::Io`] when creating, listing, reading,
+    /// recovering or syncing the directory's files fails. Recovery itself cuts damaged tails (see
+    /// [`Partition::recovery_reports`]) rather than fail.
     pub fn open_with(dir: impl AsRef<Path>, options: PartitionOptions) -> Result<Self> {
         options.config.validate()?;
         let dir = dir.as_ref();
@@ -319,6 +332,11 @@ impl Partition {
     }
 
     /// Replaces the log's settings; they apply from the next operation on.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidConfig`] when `config` fails [`LogConfig::validate`]; the settings in force
+    /// are then unchanged.
     pub fn set_config(&self, config: LogConfig) -> Result<()> {
         config.validate()?;
         let config = Arc::new(config);
@@ -360,6 +378,11 @@ impl Partition {
 
     /// Base offset and size of every segment, oldest first. Sealed segments
     /// that are not open are not opened for this (their size is learnt once).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Io`] when the files of a sealed segment not yet open cannot be read to learn its
+    /// size.
     pub fn segments(&self) -> Result<Vec<SegmentInfo>> {
         self.snapshot()
             .slots
@@ -379,6 +402,10 @@ impl Partition {
     }
 
     /// Bytes of all segments.
+    ///
+    /// # Errors
+    ///
+    /// As [`Partition::segments`].
     pub fn size(&self) -> Result<u64> {
         Ok(self.segments()?.iter().map(|s| s.size).sum())
     }
@@ -417,6 +444,12 @@ impl Partition {
     /// clean shutdown, so the next open scans nothing, then releases the
     /// directory. Later calls on this partition (and its clones) return
     /// [`Error::Closed`].
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Poisoned`] after an earlier I/O failure (nothing is flushed); [`Error::Io`] when
+    /// the final flush, closing a segment or writing the state file fails. The partition counts as
+    /// closed and its directory is released even then; a second `close` returns `Ok(())`.
     pub fn close(&self) -> Result<()> {
         let mut writer = self.inner.writer.lock();
         if self.inner.closed.load(Ordering::Acquire) {
@@ -444,6 +477,11 @@ impl Partition {
     }
 
     /// Deletes the partition: every file and the directory.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Io`] when removing the directory fails; the partition is closed and its lock
+    /// released either way.
     pub fn delete(self) -> Result<()> {
         let writer = self.inner.writer.lock();
         self.inner.closed.store(true, Ordering::Release);

@@ -14,6 +14,14 @@ impl Partition {
     /// Advances the log start offset to `offset` (-1 means the log end):
     /// records below it can no longer be read, and retention deletes segments
     /// wholly below it. Durable when it returns. Returns the new log start.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::PolicyViolation`] when `cleanup.policy` does not include `delete`;
+    /// [`Error::OffsetOutOfRange`] for an offset below 0 (other than -1) or past the log end
+    /// offset; [`Error::Closed`] after [`Partition::close`]; [`Error::Poisoned`] after an earlier
+    /// I/O failure; [`Error::Io`] when the flush or the state file write fails: the partition is
+    /// then poisoned and the log start offset is unchanged.
     pub fn delete_records(&self, offset: i64) -> Result<i64> {
         let config = self.config();
         if !config.cleanup_policy.deletes() {
@@ -50,6 +58,13 @@ impl Partition {
     /// offset, then `retention.bytes`, then `retention.ms`. If every segment
     /// goes, a new empty one is rolled first. Files are renamed `.deleted` and
     /// removed after `file.delete.delay.ms`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Closed`] after [`Partition::close`]; [`Error::Poisoned`] after an earlier I/O
+    /// failure; [`Error::Io`] when reading a sealed segment's size, rolling, writing the state
+    /// file, renaming a segment's files to `.deleted` or removing expired files fails (a failed
+    /// roll, state write or rename poisons the partition).
     pub fn enforce_retention(&self) -> Result<RetentionResult> {
         let config = self.config();
         let mut writer = self.inner.writer.lock();
@@ -119,6 +134,11 @@ impl Partition {
     }
 
     /// Removes `.deleted` files whose delay has passed.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Io`] when removing a file fails (files already gone are no error); the remaining
+    /// due files are tried again by the next call.
     pub fn delete_expired_files(&self) -> Result<()> {
         let mut writer = self.inner.writer.lock();
         let now = self.inner.clock.now_ms();

@@ -14,6 +14,13 @@ use super::{Partition, SegmentList, Writer};
 impl Partition {
     /// Seals the active segment and starts a new one at the log end offset
     /// (nothing happens when the active segment is empty).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Closed`](crate::Error::Closed) after [`Partition::close`];
+    /// [`Error::Poisoned`](crate::Error::Poisoned) after an earlier I/O failure;
+    /// [`Error::Io`](crate::Error::Io) when sealing the active segment or creating the new one
+    /// fails (the partition is then poisoned).
     pub fn roll(&self) -> Result<()> {
         let config = self.config();
         let mut writer = self.inner.writer.lock();

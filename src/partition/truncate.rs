@@ -17,6 +17,15 @@ use super::{Partition, SegmentList, Writer};
 impl Partition {
     /// Removes every record at or above `offset` (SPEC §4.7). Below the first
     /// segment, the log restarts empty at `offset`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::OffsetOutOfRange`] for a negative offset; [`Error::TruncateInsideSparseBatch`] when
+    /// `offset` falls inside a batch with offset gaps (one compaction thinned);
+    /// [`Error::CorruptSegment`] when the batch holding `offset` is damaged; [`Error::Closed`]
+    /// after [`Partition::close`]; [`Error::Poisoned`] after an earlier I/O failure; [`Error::Io`]
+    /// when writing the state file, renaming, cutting, rewriting or syncing files fails (the
+    /// partition is then poisoned).
     pub fn truncate_to(&self, offset: i64) -> Result<()> {
         let config = self.config();
         let mut writer = self.inner.writer.lock();

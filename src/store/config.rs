@@ -112,6 +112,11 @@ impl StoreConfig {
     }
 
     /// Sets a broker key; an unknown key or invalid value is an error naming it.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidConfig`] naming the key, for an unknown broker key or a value that is not
+    /// valid for it.
     pub fn set(mut self, key: &str, value: &str) -> Result<Self> {
         self.values.insert(key.to_string(), value.trim().to_string());
         if !Self::keys().any(|k| k == key) {
@@ -159,6 +164,11 @@ impl StoreConfig {
     }
 
     /// Parses broker properties text (`key=value` lines, `#` comments).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidConfig`] for a line that is not `key=value`, or as [`StoreConfig::set`] for
+    /// its key and value.
     pub fn from_properties(text: &str) -> Result<Self> {
         let mut config = Self::new();
         for line in text.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with('#') && !l.starts_with('!'))
@@ -283,6 +293,11 @@ impl StoreConfig {
     }
 
     /// The configuration a topic without overrides gets.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidConfig`] naming the broker key when a store value does not give a valid
+    /// topic setting, or when the settings together fail [`LogConfig::validate`].
     pub fn topic_defaults(&self) -> Result<LogConfig> {
         let mut config = LogConfig::default();
         for (key, value, broker_key) in self.store_values()? {
@@ -297,6 +312,11 @@ impl StoreConfig {
 
     /// The effective configuration of a topic with `overrides`, with each
     /// value's source.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidConfig`] as [`StoreConfig::topic_defaults`], or for an override with an
+    /// unknown topic key or an invalid value, or when the result fails [`LogConfig::validate`].
     pub fn resolve(&self, overrides: &BTreeMap<String, String>) -> Result<(LogConfig, Vec<ConfigEntry>)> {
         let mut config = self.topic_defaults()?;
         for (k, v) in overrides {
