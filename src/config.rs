@@ -24,11 +24,13 @@ pub enum CleanupPolicy {
 
 impl CleanupPolicy {
     /// Whether time and size retention apply.
+    #[must_use]
     pub fn deletes(self) -> bool {
         matches!(self, CleanupPolicy::Delete | CleanupPolicy::CompactDelete)
     }
 
     /// Whether records are compacted by key.
+    #[must_use]
     pub fn compacts(self) -> bool {
         matches!(self, CleanupPolicy::Compact | CleanupPolicy::CompactDelete)
     }
@@ -76,6 +78,7 @@ pub enum CompressionType {
 
 impl CompressionType {
     /// The codec for batches the log encodes itself.
+    #[must_use]
     pub fn codec(self) -> Compression {
         match self {
             CompressionType::Producer => Compression::None,
@@ -383,6 +386,7 @@ impl LogConfig {
     }
 
     /// Kafka's defaults.
+    #[must_use]
     pub fn new() -> Self {
         Self::default()
     }
@@ -412,6 +416,7 @@ impl LogConfig {
     }
 
     /// Every key with its value, in [`LogConfig::KEYS`] order.
+    #[must_use]
     pub fn to_properties(&self) -> String {
         let mut out = String::new();
         for key in Self::KEYS {
@@ -436,6 +441,7 @@ impl LogConfig {
     }
 
     /// `segment.ms`, capped by `max.compaction.lag.ms` for compacted logs (Kafka's `maxSegmentMs`).
+    #[must_use]
     pub fn max_segment_ms(&self) -> i64 {
         if self.cleanup_policy.compacts() && self.max_compaction_lag_ms > 0 {
             self.segment_ms.min(self.max_compaction_lag_ms)

@@ -59,6 +59,7 @@ pub struct TopicConfig {
 
 impl TopicConfig {
     /// No overrides.
+    #[must_use]
     pub fn new() -> Self {
         Self::default()
     }
@@ -174,6 +175,7 @@ impl Topic {
     }
 
     /// The topic's name.
+    #[must_use]
     pub fn name(&self) -> &str {
         &self.inner.name
     }
@@ -186,6 +188,7 @@ impl Topic {
     }
 
     /// Number of partitions.
+    #[must_use]
     pub fn partition_count(&self) -> u32 {
         self.inner.state.read().partitions.len() as u32
     }
@@ -207,21 +210,25 @@ impl Topic {
     }
 
     /// Every partition, in order.
+    #[must_use]
     pub fn partitions(&self) -> Vec<Partition> {
         self.inner.state.read().partitions.clone()
     }
 
     /// The topic's effective configuration.
+    #[must_use]
     pub fn config(&self) -> LogConfig {
         self.inner.state.read().config.clone()
     }
 
     /// The topic's configuration overrides.
+    #[must_use]
     pub fn overrides(&self) -> BTreeMap<String, String> {
         self.inner.state.read().overrides.clone()
     }
 
     /// How records without a key are spread (set with [`crate::Store::set_keyless_strategy`]).
+    #[must_use]
     pub fn keyless_strategy(&self) -> KeylessStrategy {
         self.inner.state.read().keyless
     }

@@ -200,6 +200,7 @@ const KAFKA_PACKAGE: &str = "org.apache.kafka.clients.consumer.";
 /// Kafka's class name, with or without the package
 /// (`org.apache.kafka.clients.consumer.RangeAssignor`, `RangeAssignor`).
 /// `None` for anything else.
+#[must_use]
 pub fn assignor_by_name(name: &str) -> Option<Box<dyn Assignor>> {
     let name = name.trim();
     let name = name.strip_prefix("class ").unwrap_or(name).trim();

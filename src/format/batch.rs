@@ -157,33 +157,39 @@ impl BatchHeader {
     }
 
     /// Offset of the batch's last record (as originally written; compaction keeps it).
+    #[must_use]
     pub fn last_offset(&self) -> i64 {
         self.base_offset.wrapping_add(i64::from(self.last_offset_delta))
     }
 
     /// The offset after the batch (wrapping for a damaged header whose
     /// offsets pass `i64::MAX`; see [`BatchHeader::offsets_fit`]).
+    #[must_use]
     pub fn next_offset(&self) -> i64 {
         self.last_offset().wrapping_add(1)
     }
 
     /// Whether the batch's offsets, and the offset after it, fit in an i64:
     /// a log refuses a batch that ends at `i64::MAX` or wraps past it.
+    #[must_use]
     pub fn offsets_fit(&self) -> bool {
         self.last_offset_delta >= 0 && self.base_offset.checked_add(i64::from(self.last_offset_delta) + 1).is_some()
     }
 
     /// The codec id (attribute bits 0-2).
+    #[must_use]
     pub fn compression_id(&self) -> u8 {
         (self.attributes & COMPRESSION_MASK) as u8
     }
 
     /// The codec, or `None` for an id Kafka does not define.
+    #[must_use]
     pub fn compression(&self) -> Option<Compression> {
         Compression::from_id(self.compression_id())
     }
 
     /// How timestamps were assigned.
+    #[must_use]
     pub fn timestamp_type(&self) -> TimestampType {
         if self.attributes & TIMESTAMP_TYPE_MASK != 0 {
             TimestampType::LogAppendTime
@@ -193,16 +199,19 @@ impl BatchHeader {
     }
 
     /// Whether the batch is part of a transaction.
+    #[must_use]
     pub fn is_transactional(&self) -> bool {
         self.attributes & TRANSACTIONAL_MASK != 0
     }
 
     /// Whether the batch holds control records (transaction markers, KRaft control records).
+    #[must_use]
     pub fn is_control(&self) -> bool {
         self.attributes & CONTROL_MASK != 0
     }
 
     /// Whether `base_timestamp` holds the compaction delete horizon.
+    #[must_use]
     pub fn has_delete_horizon(&self) -> bool {
         self.attributes & DELETE_HORIZON_MASK != 0
     }

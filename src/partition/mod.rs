@@ -322,11 +322,13 @@ impl Partition {
     }
 
     /// The partition directory.
+    #[must_use]
     pub fn dir(&self) -> &Path {
         &self.inner.dir
     }
 
     /// The log's current settings.
+    #[must_use]
     pub fn config(&self) -> Arc<LogConfig> {
         self.inner.config.read().clone()
     }
@@ -348,22 +350,26 @@ impl Partition {
     }
 
     /// The first offset readers can read.
+    #[must_use]
     pub fn log_start_offset(&self) -> i64 {
         self.inner.log_start_offset.load(Ordering::Acquire)
     }
 
     /// The offset the next record will get.
+    #[must_use]
     pub fn log_end_offset(&self) -> i64 {
         self.inner.log_end_offset.load(Ordering::Acquire)
     }
 
     /// The first offset not yet known to be on disk.
+    #[must_use]
     pub fn recovery_point(&self) -> i64 {
         self.inner.writer.lock().recovery_point
     }
 
     /// What recovery cut or rebuilt since the partition was opened (on open,
     /// and for sealed segments repaired when first read).
+    #[must_use]
     pub fn recovery_reports(&self) -> Vec<RecoveryReport> {
         let mut all = self.inner.recovery.lock();
         for slot in &self.snapshot().slots {
@@ -392,11 +398,13 @@ impl Partition {
     }
 
     /// Base offset of the oldest segment.
+    #[must_use]
     pub fn first_segment_base_offset(&self) -> i64 {
         self.snapshot().slots.first().map_or(0, |s| s.base_offset())
     }
 
     /// Number of segments.
+    #[must_use]
     pub fn segment_count(&self) -> usize {
         self.snapshot().slots.len()
     }

@@ -50,6 +50,7 @@ impl Partition {
 
     /// Blocks until the log end offset passes `offset` or `timeout` elapses;
     /// returns whether data past `offset` is there.
+    #[allow(clippy::must_use_candidate, reason = "a caller may wait without caring whether data came")]
     pub fn wait_for_data(&self, offset: i64, timeout: Duration) -> bool {
         let deadline = std::time::Instant::now() + timeout;
         let _waiting = Waiting::register(&self.inner.waiters);

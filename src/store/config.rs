@@ -102,6 +102,7 @@ impl Default for StoreConfig {
 
 impl StoreConfig {
     /// Kafka's broker defaults, the system clock, background maintenance on.
+    #[must_use]
     pub fn new() -> Self {
         Self::default()
     }
@@ -186,6 +187,7 @@ impl StoreConfig {
     }
 
     /// Turns the background maintenance thread on (default) or off.
+    #[must_use]
     pub fn maintenance(mut self, enabled: bool) -> Self {
         self.maintenance = enabled;
         self
@@ -223,11 +225,13 @@ impl StoreConfig {
     }
 
     /// `log.cleaner.enable`: whether maintenance cleans compacted topics (default true).
+    #[must_use]
     pub fn cleaner_enabled(&self) -> bool {
         self.values.get("log.cleaner.enable").is_none_or(|v| v == "true")
     }
 
     /// `log.cleaner.backoff.ms`: the pause between cleaner runs (default 15000).
+    #[must_use]
     pub fn cleaner_backoff_ms(&self) -> i64 {
         self.number("log.cleaner.backoff.ms").unwrap_or(15_000)
     }
@@ -235,6 +239,7 @@ impl StoreConfig {
     /// The cleaner's settings: `log.cleaner.dedupe.buffer.size` (divided
     /// among `log.cleaner.threads`), `log.cleaner.io.buffer.load.factor`,
     /// `log.cleaner.io.max.bytes.per.second`.
+    #[must_use]
     pub fn cleaner_options(&self) -> CleanerOptions {
         let threads = self.number("log.cleaner.threads").unwrap_or(1).max(1);
         let memory = self.number("log.cleaner.dedupe.buffer.size").unwrap_or(128 << 20) / threads;
@@ -245,6 +250,7 @@ impl StoreConfig {
     }
 
     /// `num.partitions`: partitions of topics created without a count (default 1).
+    #[must_use]
     pub fn num_partitions(&self) -> u32 {
         self.number("num.partitions").and_then(|n| u32::try_from(n).ok()).unwrap_or(1)
     }
@@ -252,21 +258,25 @@ impl StoreConfig {
     /// `offsets.topic.num.partitions`: partitions of `__consumer_offsets`
     /// (default 1 for an embedded store; Kafka's default is 50, and with 50
     /// each group's partition is the one Kafka would choose).
+    #[must_use]
     pub fn offsets_topic_partitions(&self) -> u32 {
         self.number("offsets.topic.num.partitions").and_then(|n| u32::try_from(n).ok()).filter(|&n| n > 0).unwrap_or(1)
     }
 
     /// `log.retention.check.interval.ms` (default 300000).
+    #[must_use]
     pub fn retention_check_interval_ms(&self) -> i64 {
         self.number("log.retention.check.interval.ms").unwrap_or(300_000)
     }
 
     /// `log.flush.offset.checkpoint.interval.ms` (default 60000).
+    #[must_use]
     pub fn checkpoint_interval_ms(&self) -> i64 {
         self.number("log.flush.offset.checkpoint.interval.ms").unwrap_or(60_000)
     }
 
     /// `auto.create.topics.enable` (default true).
+    #[must_use]
     pub fn auto_create_topics(&self) -> bool {
         self.values.get("auto.create.topics.enable").is_none_or(|v| v == "true")
     }

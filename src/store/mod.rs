@@ -132,11 +132,13 @@ impl Store {
     }
 
     /// The data directory.
+    #[must_use]
     pub fn dir(&self) -> &Path {
         &self.shared.dir
     }
 
     /// The store-wide configuration.
+    #[must_use]
     pub fn config(&self) -> &StoreConfig {
         &self.shared.config
     }
@@ -211,11 +213,13 @@ impl Store {
 
     /// Names of all topics, sorted, without the store's internal topics
     /// (`__consumer_offsets`; see [`Store::all_topics`]).
+    #[must_use]
     pub fn topics(&self) -> Vec<String> {
         self.all_topics().into_iter().filter(|t| !crate::clients::INTERNAL_TOPICS.contains(&t.as_str())).collect()
     }
 
     /// Names of all topics, internal ones included, sorted.
+    #[must_use]
     pub fn all_topics(&self) -> Vec<String> {
         self.shared.topics.read().keys().cloned().collect()
     }
@@ -345,6 +349,7 @@ impl Store {
 
     /// Runs one maintenance pass now, in this thread: retention (if due),
     /// timed flushes, delayed deletions, checkpoints.
+    #[allow(clippy::must_use_candidate, reason = "a caller may run a pass only for its effects")]
     pub fn run_maintenance(&self) -> MaintenanceReport {
         maintenance::pass(&self.shared, &mut maintenance::Schedule::due_now())
     }
@@ -352,6 +357,7 @@ impl Store {
     /// Wakes the background maintenance thread and waits until it has
     /// completed a pass that started after this call. False on timeout or
     /// when maintenance is off.
+    #[allow(clippy::must_use_candidate, reason = "a caller may wait without caring whether the pass came")]
     pub fn wait_for_maintenance(&self, timeout: Duration) -> bool {
         self.maintenance.as_ref().is_some_and(|m| m.wait_for_pass(timeout))
     }
