@@ -130,6 +130,22 @@ pub(crate) struct TopicInner {
 
 /// A topic of a [`crate::Store`]: partitions `0..n`. Cheap to clone. While
 /// a handle lives, the store's directory stays locked (see [`crate::Store`]).
+///
+/// ```
+/// use topiclog::{Record, Store, StoreConfig, TopicConfig};
+///
+/// let dir = tempfile::tempdir()?;
+/// let store = Store::open(dir.path(), StoreConfig::new())?;
+/// let topic = store.create_topic("events", 3, TopicConfig::new())?;
+/// let sent = topic.send(Record::new().key("user-1").value("signed in"))?;
+/// assert!(sent.partition < topic.partition_count());
+/// // Records with the same key go to the same partition.
+/// let again = topic.send(Record::new().key("user-1").value("signed out"))?;
+/// assert_eq!((again.partition, again.offset), (sent.partition, sent.offset + 1));
+/// assert_eq!(topic.partition(sent.partition)?.log_end_offset(), 2);
+/// store.close()?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug, Clone)]
 pub struct Topic {
     pub(crate) inner: Arc<TopicInner>,

@@ -249,6 +249,26 @@ enum RecordsData {
 /// magic, CRC-32C, record count, and every record's framing (after
 /// decompression, when the codec is enabled). Reading its records copies
 /// nothing for uncompressed batches.
+///
+/// ```
+/// use topiclog::{BatchBuilder, Compression, Error, Record, RecordBatch};
+///
+/// let mut builder = BatchBuilder::new(Compression::None);
+/// builder.append(&Record::new().value("a"))?;
+/// builder.append(&Record::new().value("b"))?;
+/// let batch = builder.build()?;
+/// assert_eq!((batch.base_offset(), batch.last_offset(), batch.record_count()), (0, 1, 2));
+/// // The bytes as a segment stores them (or a Kafka producer sends them) parse back.
+/// let parsed = RecordBatch::new(batch.as_bytes().clone())?;
+/// assert_eq!(parsed.records()?.count(), 2);
+/// // A flipped bit fails the CRC-32C check.
+/// let mut damaged = batch.as_bytes().to_vec();
+/// if let Some(last) = damaged.last_mut() {
+///     *last ^= 1;
+/// }
+/// assert!(matches!(RecordBatch::new(damaged.into()), Err(Error::CrcMismatch { .. })));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug, Clone)]
 pub struct RecordBatch {
     bytes: Bytes,

@@ -195,6 +195,24 @@ impl<const N: usize> IntoBytes for [u8; N] {
 /// A record read back from a batch. It holds one shared view of the record's
 /// bytes; key, value and headers are slices of it, so reading an uncompressed
 /// batch copies nothing.
+///
+/// ```
+/// use topiclog::{BatchBuilder, Compression, Record};
+///
+/// let mut builder = BatchBuilder::new(Compression::None).base_offset(100);
+/// builder.append(&Record::new().key("k").value("v").timestamp(1_700_000_000_000).header("trace", "abc"))?;
+/// let batch = builder.build()?;
+/// let record = batch.records()?.next().transpose()?.ok_or("no record")?;
+/// assert_eq!(record.offset(), 100);
+/// assert_eq!(record.key(), Some(&b"k"[..]));
+/// assert_eq!(record.value(), Some(&b"v"[..]));
+/// assert_eq!(record.timestamp(), 1_700_000_000_000);
+/// assert_eq!(record.headers().len(), 1);
+/// // Back to an owned record, for example to append it to another log.
+/// let copy: Record = record.to_record();
+/// assert_eq!(copy.timestamp, Some(1_700_000_000_000));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConsumerRecord {
     pub(crate) offset: i64,
