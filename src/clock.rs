@@ -36,6 +36,7 @@ pub struct ManualClock {
 
 impl ManualClock {
     /// A clock showing `now_ms`.
+    #[must_use]
     pub fn new(now_ms: i64) -> Self {
         Self { now: Arc::new(AtomicI64::new(now_ms)) }
     }

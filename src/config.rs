@@ -24,11 +24,13 @@ pub enum CleanupPolicy {
 
 impl CleanupPolicy {
     /// Whether time and size retention apply.
+    #[must_use]
     pub fn deletes(self) -> bool {
         matches!(self, CleanupPolicy::Delete | CleanupPolicy::CompactDelete)
     }
 
     /// Whether records are compacted by key.
+    #[must_use]
     pub fn compacts(self) -> bool {
         matches!(self, CleanupPolicy::Compact | CleanupPolicy::CompactDelete)
     }
@@ -76,6 +78,7 @@ pub enum CompressionType {
 
 impl CompressionType {
     /// The codec for batches the log encodes itself.
+    #[must_use]
     pub fn codec(self) -> Compression {
         match self {
             CompressionType::Producer => Compression::None,
@@ -283,6 +286,11 @@ macro_rules! log_config {
             }
 
             /// Checks every value is in its valid range, and the cross-field rules.
+            ///
+            /// # Errors
+            ///
+            /// [`Error::InvalidConfig`] naming the first key whose value is out of its valid range,
+            /// or `min.compaction.lag.ms` when it exceeds `max.compaction.lag.ms`.
             pub fn validate(&self) -> Result<()> {
                 $(
                     let check: fn(&$ty) -> bool = $check;
@@ -400,12 +408,18 @@ impl LogConfig {
     }
 
     /// Kafka's defaults.
+    #[must_use]
     pub fn new() -> Self {
         Self::default()
     }
 
     /// Parses Kafka-style properties: one `key=value` per line, blank lines
     /// and `#` or `!` comments ignored; unset keys keep their defaults.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidConfig`] for a line that is not `key=value`, an unknown key, a value that
+    /// does not parse or is out of range, or settings that together fail [`LogConfig::validate`].
     pub fn from_properties(text: &str) -> Result<Self> {
         let mut config = Self::default();
         for line in text.lines().map(str::trim) {
@@ -424,6 +438,7 @@ impl LogConfig {
     }
 
     /// Every key with its value, in [`LogConfig::KEYS`] order.
+    #[must_use]
     pub fn to_properties(&self) -> String {
         let mut out = String::new();
         for key in Self::KEYS {
@@ -448,6 +463,7 @@ impl LogConfig {
     }
 
     /// `segment.ms`, capped by `max.compaction.lag.ms` for compacted logs (Kafka's `maxSegmentMs`).
+    #[must_use]
     pub fn max_segment_ms(&self) -> i64 {
         if self.cleanup_policy.compacts() && self.max_compaction_lag_ms > 0 {
             self.segment_ms.min(self.max_compaction_lag_ms)

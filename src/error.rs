@@ -43,6 +43,22 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 /// | [`Symlink`](Error::Symlink) | a file topiclog would write is a symbolic link | replace the link with a regular file |
 /// | [`OffsetOverflow`](Error::OffsetOverflow), [`SegmentFull`](Error::SegmentFull), [`IndexFull`](Error::IndexFull), [`IndexOutOfOrder`](Error::IndexOutOfOrder), [`SegmentSealed`](Error::SegmentSealed), [`ReadOnly`](Error::ReadOnly), [`NonMonotonicOffsets`](Error::NonMonotonicOffsets) | conditions inside the segment layer that the partition handles (by rolling or rebuilding) | none reach a caller of the partition API in normal operation; report one that does |
 /// | [`Internal`](Error::Internal) | topiclog broke its own invariant | report a bug |
+///
+/// ```
+/// use topiclog::{Error, LogConfig, Partition, Record};
+///
+/// let dir = tempfile::tempdir()?;
+/// let log = Partition::open(dir.path(), LogConfig::default())?;
+/// log.append(&[Record::new().value("a")])?;
+/// let reader = match log.read_from(5) {
+///     Ok(reader) => reader,
+///     // Past the end: start at the log end, as `auto.offset.reset=latest` would.
+///     Err(Error::OffsetOutOfRange { log_end_offset, .. }) => log.read_from(log_end_offset)?,
+///     Err(e) => return Err(e.into()),
+/// };
+/// assert_eq!(reader.position(), 1);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {

@@ -107,6 +107,7 @@
 //!   topiclog never writes through a symbolic link.
 #![warn(missing_docs)]
 #![warn(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, clippy::panic)]
+#![warn(clippy::missing_errors_doc, clippy::must_use_candidate, clippy::undocumented_unsafe_blocks)]
 
 mod clock;
 mod config;

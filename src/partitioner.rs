@@ -4,6 +4,7 @@
 
 /// Kafka's murmur2 (`Utils.murmur2`): 32-bit MurmurHash2 with Kafka's seed,
 /// little-endian words.
+#[must_use]
 pub fn murmur2(data: &[u8]) -> i32 {
     const M: u32 = 0x5bd1_e995;
     let mut h: u32 = 0x9747_b28c ^ (data.len() as u32);
@@ -38,6 +39,7 @@ pub fn to_positive(x: i32) -> i32 {
 }
 
 /// The partition Kafka's default partitioner picks for `key` among `partitions`.
+#[must_use]
 pub fn partition_for_key(key: &[u8], partitions: u32) -> u32 {
     (to_positive(murmur2(key)) as u32) % partitions.max(1)
 }

@@ -59,6 +59,7 @@ pub struct TopicConfig {
 
 impl TopicConfig {
     /// No overrides.
+    #[must_use]
     pub fn new() -> Self {
         Self::default()
     }
@@ -129,6 +130,22 @@ pub(crate) struct TopicInner {
 
 /// A topic of a [`crate::Store`]: partitions `0..n`. Cheap to clone. While
 /// a handle lives, the store's directory stays locked (see [`crate::Store`]).
+///
+/// ```
+/// use topiclog::{Record, Store, StoreConfig, TopicConfig};
+///
+/// let dir = tempfile::tempdir()?;
+/// let store = Store::open(dir.path(), StoreConfig::new())?;
+/// let topic = store.create_topic("events", 3, TopicConfig::new())?;
+/// let sent = topic.send(Record::new().key("user-1").value("signed in"))?;
+/// assert!(sent.partition < topic.partition_count());
+/// // Records with the same key go to the same partition.
+/// let again = topic.send(Record::new().key("user-1").value("signed out"))?;
+/// assert_eq!((again.partition, again.offset), (sent.partition, sent.offset + 1));
+/// assert_eq!(topic.partition(sent.partition)?.log_end_offset(), 2);
+/// store.close()?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug, Clone)]
 pub struct Topic {
     pub(crate) inner: Arc<TopicInner>,
@@ -174,6 +191,7 @@ impl Topic {
     }
 
     /// The topic's name.
+    #[must_use]
     pub fn name(&self) -> &str {
         &self.inner.name
     }
@@ -186,11 +204,17 @@ impl Topic {
     }
 
     /// Number of partitions.
+    #[must_use]
     pub fn partition_count(&self) -> u32 {
         self.inner.state.read().partitions.len() as u32
     }
 
     /// Partition `n`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::UnknownPartition`] when `n` is not below the partition count;
+    /// [`Error::UnknownTopic`] after the topic was deleted.
     pub fn partition(&self, n: u32) -> Result<Partition> {
         self.check_live()?;
         let state = self.inner.state.read();
@@ -202,21 +226,25 @@ impl Topic {
     }
 
     /// Every partition, in order.
+    #[must_use]
     pub fn partitions(&self) -> Vec<Partition> {
         self.inner.state.read().partitions.clone()
     }
 
     /// The topic's effective configuration.
+    #[must_use]
     pub fn config(&self) -> LogConfig {
         self.inner.state.read().config.clone()
     }
 
     /// The topic's configuration overrides.
+    #[must_use]
     pub fn overrides(&self) -> BTreeMap<String, String> {
         self.inner.state.read().overrides.clone()
     }
 
     /// How records without a key are spread (set with [`crate::Store::set_keyless_strategy`]).
+    #[must_use]
     pub fn keyless_strategy(&self) -> KeylessStrategy {
         self.inner.state.read().keyless
     }
@@ -286,12 +314,21 @@ impl Topic {
 
     /// Appends `record` to the partition Kafka's producer would choose: by
     /// the key's murmur2 hash, or by the keyless strategy when it has no key.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::UnknownTopic`] after the topic was deleted; otherwise as [`Partition::append`].
     pub fn send(&self, record: Record) -> Result<SendResult> {
         self.check_live()?;
         self.send_to(self.partition_for(&record), record)
     }
 
     /// Appends `record` to partition `partition`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::UnknownPartition`] when `partition` is not below the partition count;
+    /// [`Error::UnknownTopic`] after the topic was deleted; otherwise as [`Partition::append`].
     pub fn send_to(&self, partition: u32, record: Record) -> Result<SendResult> {
         let p = self.partition(partition)?;
         let appended = p.append(std::slice::from_ref(&record))?;
@@ -300,6 +337,11 @@ impl Topic {
     }
 
     /// Log start, log end, size and segment count of every partition.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Io`] when the files of a sealed segment not yet open cannot be read to learn its
+    /// size (see [`Partition::size`]).
     pub fn describe(&self) -> Result<Vec<PartitionDescription>> {
         self.partitions()
             .iter()

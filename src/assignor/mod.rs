@@ -200,6 +200,7 @@ const KAFKA_PACKAGE: &str = "org.apache.kafka.clients.consumer.";
 /// Kafka's class name, with or without the package
 /// (`org.apache.kafka.clients.consumer.RangeAssignor`, `RangeAssignor`).
 /// `None` for anything else.
+#[must_use]
 pub fn assignor_by_name(name: &str) -> Option<Box<dyn Assignor>> {
     let name = name.trim();
     let name = name.strip_prefix("class ").unwrap_or(name).trim();
@@ -218,6 +219,10 @@ pub fn assignor_by_name(name: &str) -> Option<Box<dyn Assignor>> {
 /// comma-separated list of names accepted by [`assignor_by_name`], in order
 /// of preference. An empty list or an unknown name is an
 /// [`Error::InvalidConfig`].
+///
+/// # Errors
+///
+/// [`Error::InvalidConfig`] for an empty list or an unknown assignor name.
 pub fn assignors_from_config(value: &str) -> Result<Vec<Box<dyn Assignor>>> {
     let invalid = |reason: String| Error::InvalidConfig {
         key: "partition.assignment.strategy".to_string(),

@@ -73,6 +73,7 @@ pub struct StickyPlan {
 impl StickyPlan {
     /// What the cooperative protocol assigns in this rebalance: the target
     /// without the transferring partitions.
+    #[must_use]
     pub fn first_round(&self) -> Assignment {
         let mut out = self.target.clone();
         for (tp, owner) in &self.transferring {
@@ -92,6 +93,7 @@ impl StickyAssignor {
     /// member other than the one that kept claim to them, and partitions
     /// claimed twice in one generation); otherwise it is computed as
     /// [`partitions_transferring_ownership`] does.
+    #[must_use]
     pub fn plan(&self, partitions_per_topic: &BTreeMap<String, u32>, members: &[MemberSubscription]) -> StickyPlan {
         plan(partitions_per_topic, members)
     }
@@ -131,6 +133,7 @@ impl Assignor for CooperativeStickyAssignor {
 /// assigned it. Maps each to its new owner. Ownership is read from the
 /// members' `owned_partitions` (members absent from `target` own nothing
 /// that counts; members missing from `members` owned nothing).
+#[must_use]
 pub fn partitions_transferring_ownership(
     target: &Assignment,
     members: &[MemberSubscription],
@@ -164,6 +167,7 @@ fn transfers<'m>(
 /// get them (they are not in its target), and the new owner gets them only
 /// in the follow-up rebalance, once the old owner no longer lists them as
 /// owned.
+#[must_use]
 pub fn cooperative_first_round(target: &Assignment, members: &[MemberSubscription]) -> Assignment {
     StickyPlan { target: target.clone(), transferring: partitions_transferring_ownership(target, members) }
         .first_round()

@@ -54,6 +54,7 @@ impl Default for CleanerOptions {
 
 impl CleanerOptions {
     /// Kafka's defaults: a 128 MiB map filled to 0.9, no throttle.
+    #[must_use]
     pub fn new() -> Self {
         Self::default()
     }
@@ -61,6 +62,7 @@ impl CleanerOptions {
     /// Memory of the offset map (`log.cleaner.dedupe.buffer.size`), 24 bytes
     /// per key. Only the slots used are touched, so a large map costs little
     /// on a small log.
+    #[must_use]
     pub fn dedupe_buffer_size(mut self, bytes: usize) -> Self {
         self.dedupe_buffer_size = bytes;
         self
@@ -68,12 +70,14 @@ impl CleanerOptions {
 
     /// The share of the map's slots filled before a pass ends early
     /// (`log.cleaner.io.buffer.load.factor`, default 0.9).
+    #[must_use]
     pub fn load_factor(mut self, load_factor: f64) -> Self {
         self.load_factor = load_factor;
         self
     }
 
     /// Bytes per second read and written at most (`log.cleaner.io.max.bytes.per.second`).
+    #[must_use]
     pub fn io_max_bytes_per_second(mut self, rate: f64) -> Self {
         self.io_max_bytes_per_second = rate;
         self
@@ -81,12 +85,14 @@ impl CleanerOptions {
 
     /// Starts the pass at `offset` instead of the recorded first dirty offset
     /// (it is reset to the log start when outside the log, as Kafka does).
+    #[must_use]
     pub fn first_dirty_offset(mut self, offset: i64) -> Self {
         self.first_dirty_offset = Some(offset);
         self
     }
 
     /// Keys one pass can map.
+    #[must_use]
     pub fn map_capacity(&self) -> usize {
         ((self.dedupe_buffer_size / BYTES_PER_ENTRY) as f64 * self.load_factor) as usize
     }
@@ -156,6 +162,7 @@ pub struct CleanableRange {
 
 impl CleanableRange {
     /// `cleanable / (clean + cleanable)`; 0 for an empty log.
+    #[must_use]
     pub fn dirty_ratio(&self) -> f64 {
         let total = self.clean_bytes + self.cleanable_bytes;
         if total == 0 { 0.0 } else { self.cleanable_bytes as f64 / total as f64 }
@@ -163,6 +170,7 @@ impl CleanableRange {
 
     /// Whether the store's cleaner takes the log: the ratio passes
     /// `min.cleanable.dirty.ratio`, or the compaction lag forces it.
+    #[must_use]
     pub fn is_due(&self, min_cleanable_dirty_ratio: f64) -> bool {
         self.clean_bytes + self.cleanable_bytes > 0
             && ((self.needs_compaction_now && self.cleanable_bytes > 0)

@@ -61,6 +61,7 @@ impl Default for ConsumerConfig {
 impl ConsumerConfig {
     /// Kafka's defaults: no group, `auto.offset.reset=latest`, auto-commit
     /// every 5 s (when there is a group), at most 500 records per poll.
+    #[must_use]
     pub fn new() -> Self {
         Self::default()
     }
@@ -88,6 +89,7 @@ impl ConsumerConfig {
 
     /// `max.poll.interval.ms` (default 300000): a subscribed member that
     /// does not poll for longer leaves the group, by the store's clock.
+    #[must_use]
     pub fn max_poll_interval_ms(mut self, ms: i64) -> Self {
         self.max_poll_interval_ms = ms;
         self
@@ -95,30 +97,35 @@ impl ConsumerConfig {
 
     /// `session.timeout.ms` (default 45000): how long a static member that
     /// left keeps its place.
+    #[must_use]
     pub fn session_timeout_ms(mut self, ms: i64) -> Self {
         self.session_timeout_ms = ms;
         self
     }
 
     /// `auto.offset.reset`.
+    #[must_use]
     pub fn auto_offset_reset(mut self, reset: AutoOffsetReset) -> Self {
         self.auto_offset_reset = reset;
         self
     }
 
     /// `enable.auto.commit` (default true; only with a group).
+    #[must_use]
     pub fn enable_auto_commit(mut self, enabled: bool) -> Self {
         self.enable_auto_commit = enabled;
         self
     }
 
     /// `auto.commit.interval.ms` (default 5000).
+    #[must_use]
     pub fn auto_commit_interval_ms(mut self, ms: i64) -> Self {
         self.auto_commit_interval_ms = ms;
         self
     }
 
     /// `max.poll.records` (default 500, at least 1).
+    #[must_use]
     pub fn max_poll_records(mut self, n: usize) -> Self {
         self.max_poll_records = n.max(1);
         self
@@ -306,6 +313,7 @@ impl Consumer {
     }
 
     /// The partitions assigned, as (topic, partition).
+    #[must_use]
     pub fn assignment(&self) -> Vec<(String, u32)> {
         self.assigned.iter().map(|a| (a.topic.to_string(), a.number)).collect()
     }
@@ -682,6 +690,7 @@ impl Consumer {
     }
 
     /// The member id in its group, when subscribed.
+    #[must_use]
     pub fn member_id(&self) -> Option<&str> {
         self.subscription.as_ref().map(|s| s.member_id.as_str())
     }

@@ -31,17 +31,20 @@ impl Default for ProducerConfig {
 
 impl ProducerConfig {
     /// `batch.size` 16384 and `linger.ms` 5 (Kafka 4.0's defaults).
+    #[must_use]
     pub fn new() -> Self {
         Self::default()
     }
 
     /// `batch.size`: the most bytes of a batch (a larger record goes alone).
+    #[must_use]
     pub fn batch_size(mut self, bytes: usize) -> Self {
         self.batch_size = bytes;
         self
     }
 
     /// `linger.ms`: how long a batch waits for more records (0: appended at once).
+    #[must_use]
     pub fn linger_ms(mut self, ms: u64) -> Self {
         self.linger_ms = ms;
         self
@@ -66,6 +69,7 @@ pub struct SendHandle {
 
 impl SendHandle {
     /// The partition the record goes to.
+    #[must_use]
     pub fn partition(&self) -> u32 {
         self.partition
     }

@@ -164,6 +164,7 @@ pub struct JsonSerde<T: ?Sized> {
 #[cfg(feature = "json")]
 impl<T: ?Sized> JsonSerde<T> {
     /// A JSON serializer and deserializer of `T`.
+    #[must_use]
     pub const fn new() -> Self {
         Self { _type: std::marker::PhantomData }
     }

@@ -71,6 +71,11 @@ pub struct BatchHeader {
 impl BatchHeader {
     /// Decodes the fixed header from the first 61 bytes of `buf`, checking only
     /// that enough bytes are present.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::MalformedBatch`] (with [`BatchProblem::Truncated`]) when `buf` holds fewer than the
+    /// header's 61 bytes.
     pub fn parse(buf: &[u8]) -> Result<Self> {
         let h: &[u8; RECORD_BATCH_OVERHEAD] = buf.first_chunk().ok_or_else(|| {
             Error::malformed(BatchProblem::Truncated {
@@ -98,6 +103,13 @@ impl BatchHeader {
     /// Decodes the header of the batch that is exactly `buf` and checks
     /// everything short of the records: size, magic, length and CRC.
     /// This is the check segment recovery applies to every batch.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::UnsupportedMagic`] for a magic other than 2; [`Error::MalformedBatch`] when `buf`
+    /// is shorter than the header or than `batchLength` says, longer than it, or the header holds
+    /// an impossible length, record count or last offset delta; [`Error::CrcMismatch`] when the
+    /// stored CRC-32C does not match.
     pub fn parse_verified(buf: &[u8]) -> Result<Self> {
         if let Some(&magic) = buf.get(16) {
             let magic = magic as i8;
@@ -135,38 +147,49 @@ impl BatchHeader {
 
     /// Total bytes of the batch (`batchLength + 12`), or an error when
     /// `batchLength` is too small to hold a v2 header.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::MalformedBatch`] (with [`BatchProblem::InvalidLength`]) when `batchLength` is
+    /// negative or too small for a v2 header.
     pub fn size_in_bytes(&self) -> Result<u64> {
         batch_size(self.batch_length)
     }
 
     /// Offset of the batch's last record (as originally written; compaction keeps it).
+    #[must_use]
     pub fn last_offset(&self) -> i64 {
         self.base_offset.wrapping_add(i64::from(self.last_offset_delta))
     }
 
     /// The offset after the batch (wrapping for a damaged header whose
     /// offsets pass `i64::MAX`; see [`BatchHeader::offsets_fit`]).
+    #[must_use]
     pub fn next_offset(&self) -> i64 {
         self.last_offset().wrapping_add(1)
     }
 
     /// Whether the batch's offsets, and the offset after it, fit in an i64:
     /// a log refuses a batch that ends at `i64::MAX` or wraps past it.
+    #[must_use]
     pub fn offsets_fit(&self) -> bool {
         self.last_offset_delta >= 0 && self.base_offset.checked_add(i64::from(self.last_offset_delta) + 1).is_some()
     }
 
     /// The codec id (attribute bits 0-2).
+    #[must_use]
     pub fn compression_id(&self) -> u8 {
         (self.attributes & COMPRESSION_MASK) as u8
     }
 
     /// The codec, or `None` for an id Kafka does not define.
+    #[must_use]
     pub fn compression(&self) -> Option<Compression> {
         Compression::from_id(self.compression_id())
     }
 
     /// How timestamps were assigned.
+    #[must_use]
     pub fn timestamp_type(&self) -> TimestampType {
         if self.attributes & TIMESTAMP_TYPE_MASK != 0 {
             TimestampType::LogAppendTime
@@ -176,16 +199,19 @@ impl BatchHeader {
     }
 
     /// Whether the batch is part of a transaction.
+    #[must_use]
     pub fn is_transactional(&self) -> bool {
         self.attributes & TRANSACTIONAL_MASK != 0
     }
 
     /// Whether the batch holds control records (transaction markers, KRaft control records).
+    #[must_use]
     pub fn is_control(&self) -> bool {
         self.attributes & CONTROL_MASK != 0
     }
 
     /// Whether `base_timestamp` holds the compaction delete horizon.
+    #[must_use]
     pub fn has_delete_horizon(&self) -> bool {
         self.attributes & DELETE_HORIZON_MASK != 0
     }
@@ -223,6 +249,26 @@ enum RecordsData {
 /// magic, CRC-32C, record count, and every record's framing (after
 /// decompression, when the codec is enabled). Reading its records copies
 /// nothing for uncompressed batches.
+///
+/// ```
+/// use topiclog::{BatchBuilder, Compression, Error, Record, RecordBatch};
+///
+/// let mut builder = BatchBuilder::new(Compression::None);
+/// builder.append(&Record::new().value("a"))?;
+/// builder.append(&Record::new().value("b"))?;
+/// let batch = builder.build()?;
+/// assert_eq!((batch.base_offset(), batch.last_offset(), batch.record_count()), (0, 1, 2));
+/// // The bytes as a segment stores them (or a Kafka producer sends them) parse back.
+/// let parsed = RecordBatch::new(batch.as_bytes().clone())?;
+/// assert_eq!(parsed.records()?.count(), 2);
+/// // A flipped bit fails the CRC-32C check.
+/// let mut damaged = batch.as_bytes().to_vec();
+/// if let Some(last) = damaged.last_mut() {
+///     *last ^= 1;
+/// }
+/// assert!(matches!(RecordBatch::new(damaged.into()), Err(Error::CrcMismatch { .. })));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug, Clone)]
 pub struct RecordBatch {
     bytes: Bytes,
@@ -236,6 +282,12 @@ impl RecordBatch {
     /// A batch compressed with a codec this build lacks is accepted (its
     /// header and raw bytes are usable); [`RecordBatch::records`] then returns
     /// [`Error::UnsupportedCompression`].
+    ///
+    /// # Errors
+    ///
+    /// As [`BatchHeader::parse_verified`]; then, for a codec this build has, [`Error::Compression`]
+    /// when the records fail to decompress or [`Error::TooLarge`] when they decompress past the
+    /// limit, and [`Error::MalformedBatch`] when the records do not decode as the header describes.
     pub fn new(bytes: Bytes) -> Result<Self> {
         let batch = Self::new_lazy(bytes)?;
         if let Some(data) = batch.records_data() {
@@ -383,6 +435,11 @@ impl RecordBatch {
     /// The batch's records, in order. Control batches yield their control
     /// records too; skip them with [`BatchHeader::is_control`] when presenting
     /// user data.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::UnsupportedCompression`] when the batch is compressed with a codec this build
+    /// lacks. Errors decoding a record come from the iterator.
     pub fn records(&self) -> Result<Records> {
         let data = self
             .records_data()

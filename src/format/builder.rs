@@ -50,6 +50,7 @@ impl BatchBuilder {
     /// A builder for a batch compressed with `compression`, with Kafka's
     /// defaults for a non-idempotent producer: base offset 0, leader epoch -1,
     /// producer id/epoch/sequence -1, CreateTime.
+    #[must_use]
     pub fn new(compression: Compression) -> Self {
         let buf = if compression == Compression::None { vec![0; RECORD_BATCH_OVERHEAD] } else { Vec::new() };
         Self {
@@ -71,12 +72,14 @@ impl BatchBuilder {
 
     /// Sets the base offset (default 0). It can also be changed after building
     /// with [`RecordBatch::set_base_offset`].
+    #[must_use]
     pub fn base_offset(mut self, base_offset: i64) -> Self {
         self.base_offset = base_offset;
         self
     }
 
     /// Sets the partition leader epoch (default -1, as producers write it).
+    #[must_use]
     pub fn partition_leader_epoch(mut self, epoch: i32) -> Self {
         self.partition_leader_epoch = epoch;
         self
@@ -84,12 +87,14 @@ impl BatchBuilder {
 
     /// Marks the batch LogAppendTime with `append_time` as its `maxTimestamp`
     /// (default: CreateTime).
+    #[must_use]
     pub fn log_append_time(mut self, append_time: i64) -> Self {
         self.log_append_time = Some(append_time);
         self
     }
 
     /// Sets the idempotent producer fields (default -1 each).
+    #[must_use]
     pub fn producer(mut self, producer_id: i64, producer_epoch: i16, base_sequence: i32) -> Self {
         self.producer_id = producer_id;
         self.producer_epoch = producer_epoch;
@@ -98,33 +103,42 @@ impl BatchBuilder {
     }
 
     /// Sets the transactional attribute bit (default off).
+    #[must_use]
     pub fn transactional(mut self, transactional: bool) -> Self {
         self.transactional = transactional;
         self
     }
 
     /// The timestamp given to records that carry none (default -1, no timestamp).
+    #[must_use]
     pub fn default_timestamp(mut self, timestamp: i64) -> Self {
         self.default_timestamp = timestamp;
         self
     }
 
     /// Number of records appended so far.
+    #[must_use]
     pub fn len(&self) -> usize {
         self.count as usize
     }
 
     /// Whether no record has been appended.
+    #[must_use]
     pub fn is_empty(&self) -> bool {
         self.count == 0
     }
 
     /// Bytes the batch would take uncompressed, header included.
+    #[must_use]
     pub fn uncompressed_size(&self) -> usize {
         if self.compression == Compression::None { self.buf.len() } else { RECORD_BATCH_OVERHEAD + self.buf.len() }
     }
 
     /// Encodes `record` as the next record of the batch and returns its offset delta.
+    ///
+    /// # Errors
+    ///
+    /// As [`BatchBuilder::append_borrowed`].
     pub fn append(&mut self, record: &Record) -> Result<i32> {
         self.append_borrowed(&BorrowedRecord::from(record))
     }
@@ -159,6 +173,12 @@ impl BatchBuilder {
 
     /// Finishes the batch: compresses the records if asked, writes the header
     /// and the CRC.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::EmptyBatch`] when no record was appended; [`Error::UnsupportedCompression`] for a
+    /// codec this build lacks; [`Error::Compression`] when the codec fails; [`Error::TooLarge`]
+    /// when the finished batch passes what a batch length can describe.
     pub fn build(self) -> Result<RecordBatch> {
         if self.count == 0 {
             return Err(Error::EmptyBatch);
@@ -231,16 +251,19 @@ pub struct BorrowedRecord<'a> {
 
 impl<'a> BorrowedRecord<'a> {
     /// A record with this key and value, no headers and no timestamp.
+    #[must_use]
     pub fn new(key: Option<&'a [u8]>, value: Option<&'a [u8]>) -> Self {
         Self { key, value, headers: &[], timestamp: None }
     }
 
     /// A record with a null key and this value.
+    #[must_use]
     pub fn value(value: &'a [u8]) -> Self {
         Self::new(None, Some(value))
     }
 
     /// Sets the timestamp in milliseconds since the Unix epoch (-1 means none).
+    #[must_use]
     pub fn timestamp(mut self, timestamp: i64) -> Self {
         self.timestamp = Some(timestamp);
         self

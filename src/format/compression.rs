@@ -33,6 +33,7 @@ impl Compression {
         [Compression::None, Compression::Gzip, Compression::Snappy, Compression::Lz4, Compression::Zstd];
 
     /// The codec with Kafka's id `id`, if there is one.
+    #[must_use]
     pub fn from_id(id: u8) -> Option<Self> {
         Some(match id {
             0 => Compression::None,
@@ -45,6 +46,7 @@ impl Compression {
     }
 
     /// Kafka's id for the codec.
+    #[must_use]
     pub fn id(self) -> u8 {
         match self {
             Compression::None => 0,
@@ -56,6 +58,7 @@ impl Compression {
     }
 
     /// Kafka's name for the codec, as in `compression.type`.
+    #[must_use]
     pub fn name(self) -> &'static str {
         match self {
             Compression::None => "none",
@@ -67,11 +70,13 @@ impl Compression {
     }
 
     /// The codec named `name` (Kafka's `compression.type` values, less "producer").
+    #[must_use]
     pub fn from_name(name: &str) -> Option<Self> {
         Self::ALL.into_iter().find(|c| c.name() == name)
     }
 
     /// Whether this build can encode and decode the codec.
+    #[must_use]
     pub fn is_enabled(self) -> bool {
         match self {
             Compression::None => true,

@@ -36,6 +36,24 @@ pub enum Tail {
 /// error and is reported by [`FileBatches::tail`]. A batch that fails
 /// validation yields its error with its position; iteration then stops,
 /// except after a batch of another magic, which is skipped by its length.
+///
+/// ```
+/// use topiclog::format::Tail;
+/// use topiclog::{BatchBuilder, Compression, FileBatches, Record};
+///
+/// let mut file = Vec::new();
+/// for value in ["a", "b"] {
+///     let mut builder = BatchBuilder::new(Compression::None);
+///     builder.append(&Record::new().value(value))?;
+///     file.extend_from_slice(builder.build()?.as_bytes());
+/// }
+/// file.extend_from_slice(&[0; 10]); // a write cut short
+/// let mut batches = FileBatches::new(file.into(), 0);
+/// let counts = batches.by_ref().map(|b| b.map(|b| b.record_count())).collect::<Result<Vec<_>, _>>()?;
+/// assert_eq!(counts, [1, 1]);
+/// assert!(matches!(batches.tail(), Some(Tail::Torn { bytes: 10, .. })));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug, Clone)]
 pub struct FileBatches {
     data: Bytes,

@@ -18,6 +18,7 @@ pub enum TimestampType {
 
 impl TimestampType {
     /// Kafka's name, as in `message.timestamp.type`.
+    #[must_use]
     pub fn name(self) -> &'static str {
         match self {
             TimestampType::CreateTime => "CreateTime",
@@ -87,6 +88,7 @@ pub struct Record {
 
 impl Record {
     /// An empty record: null key, null value, no headers, no timestamp.
+    #[must_use]
     pub fn new() -> Self {
         Self::default()
     }
@@ -193,6 +195,24 @@ impl<const N: usize> IntoBytes for [u8; N] {
 /// A record read back from a batch. It holds one shared view of the record's
 /// bytes; key, value and headers are slices of it, so reading an uncompressed
 /// batch copies nothing.
+///
+/// ```
+/// use topiclog::{BatchBuilder, Compression, Record};
+///
+/// let mut builder = BatchBuilder::new(Compression::None).base_offset(100);
+/// builder.append(&Record::new().key("k").value("v").timestamp(1_700_000_000_000).header("trace", "abc"))?;
+/// let batch = builder.build()?;
+/// let record = batch.records()?.next().transpose()?.ok_or("no record")?;
+/// assert_eq!(record.offset(), 100);
+/// assert_eq!(record.key(), Some(&b"k"[..]));
+/// assert_eq!(record.value(), Some(&b"v"[..]));
+/// assert_eq!(record.timestamp(), 1_700_000_000_000);
+/// assert_eq!(record.headers().len(), 1);
+/// // Back to an owned record, for example to append it to another log.
+/// let copy: Record = record.to_record();
+/// assert_eq!(copy.timestamp, Some(1_700_000_000_000));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConsumerRecord {
     pub(crate) offset: i64,
@@ -296,42 +316,49 @@ pub struct RecordRef<'a> {
 impl<'a> RecordRef<'a> {
     /// The record's offset in its partition.
     #[inline]
+    #[must_use]
     pub fn offset(&self) -> i64 {
         self.offset
     }
 
     /// The record's timestamp (ms since the Unix epoch, -1 for none).
     #[inline]
+    #[must_use]
     pub fn timestamp(&self) -> i64 {
         self.timestamp
     }
 
     /// How the timestamp was assigned.
     #[inline]
+    #[must_use]
     pub fn timestamp_type(&self) -> TimestampType {
         self.timestamp_type
     }
 
     /// The key, or `None` for a null key.
     #[inline]
+    #[must_use]
     pub fn key(&self) -> Option<&'a [u8]> {
         self.key
     }
 
     /// The value, or `None` for a null value.
     #[inline]
+    #[must_use]
     pub fn value(&self) -> Option<&'a [u8]> {
         self.value
     }
 
     /// Number of headers.
     #[inline]
+    #[must_use]
     pub fn header_count(&self) -> usize {
         self.header_count as usize
     }
 
     /// The headers in stored order, decoded as iterated.
     #[inline]
+    #[must_use]
     pub fn headers(&self) -> HeaderRefs<'a> {
         HeaderRefs { buf: self.headers, reader: SliceReader::new(self.headers), left: self.header_count }
     }
@@ -372,16 +399,19 @@ pub struct HeaderRef<'a> {
 
 impl<'a> HeaderRef<'a> {
     /// The key's bytes.
+    #[must_use]
     pub fn key(&self) -> &'a [u8] {
         self.key
     }
 
     /// The key as text, or `None` when the stored bytes are not UTF-8.
+    #[must_use]
     pub fn key_str(&self) -> Option<&'a str> {
         std::str::from_utf8(self.key).ok()
     }
 
     /// The value, or `None` for a null value.
+    #[must_use]
     pub fn value(&self) -> Option<&'a [u8]> {
         self.value
     }

@@ -236,6 +236,7 @@ impl Partition {
     }
 
     /// The offset where the next cleaning starts (the log start if never cleaned).
+    #[must_use]
     pub fn first_dirty_offset(&self) -> i64 {
         let recorded = self.inner.writer.lock().first_dirty_offset;
         match recorded {

@@ -24,6 +24,24 @@ use super::Partition;
 /// - [`Error::MissingSegment`]: it continues after the missing offsets;
 /// - anything else (the partition was closed, an I/O error): the reader
 ///   ends, and `next` returns `None` from then on.
+///
+/// ```
+/// use topiclog::{LogConfig, Partition, Record};
+///
+/// let dir = tempfile::tempdir()?;
+/// let log = Partition::open(dir.path(), LogConfig::default())?;
+/// log.append(&[Record::new().value("a"), Record::new().value("b")])?;
+/// let mut reader = log.read_from(1)?;
+/// let offsets = reader.by_ref().map(|r| r.map(|r| r.offset())).collect::<Result<Vec<_>, _>>()?;
+/// assert_eq!(offsets, [1]);
+/// // Caught up: `None` until more records arrive; then the same reader goes on.
+/// assert!(reader.next().is_none());
+/// log.append(&[Record::new().value("c")])?;
+/// let next = reader.next().transpose()?;
+/// assert_eq!(next.map(|r| r.offset()), Some(2));
+/// assert_eq!(reader.position(), 3);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug)]
 pub struct RecordReader {
     partition: Partition,

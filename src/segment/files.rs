@@ -26,12 +26,14 @@ pub fn file_name_prefix(base_offset: i64) -> String {
 }
 
 /// `<dir>/<20-digit base offset><suffix>`.
+#[must_use]
 pub fn segment_file(dir: &Path, base_offset: i64, suffix: &str) -> PathBuf {
     dir.join(format!("{}{suffix}", file_name_prefix(base_offset)))
 }
 
 /// The base offset a segment file name starts with (the digits before the
 /// first `.`), if the name has that form.
+#[must_use]
 pub fn base_offset_from_file_name(name: &str) -> Option<i64> {
     let (digits, _) = name.split_once('.')?;
     if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {

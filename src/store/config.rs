@@ -107,6 +107,7 @@ impl Default for StoreConfig {
 
 impl StoreConfig {
     /// Kafka's broker defaults, the system clock, background maintenance on.
+    #[must_use]
     pub fn new() -> Self {
         Self::default()
     }
@@ -117,6 +118,11 @@ impl StoreConfig {
     }
 
     /// Sets a broker key; an unknown key or invalid value is an error naming it.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidConfig`] naming the key, for an unknown broker key or a value that is not
+    /// valid for it.
     pub fn set(mut self, key: &str, value: &str) -> Result<Self> {
         self.values.insert(key.to_string(), value.trim().to_string());
         if !Self::keys().any(|k| k == key) {
@@ -185,6 +191,11 @@ impl StoreConfig {
     }
 
     /// Parses broker properties text (`key=value` lines, `#` comments).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidConfig`] for a line that is not `key=value`, or as [`StoreConfig::set`] for
+    /// its key and value.
     pub fn from_properties(text: &str) -> Result<Self> {
         let mut config = Self::new();
         for line in text.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with('#') && !l.starts_with('!'))
@@ -202,6 +213,7 @@ impl StoreConfig {
     }
 
     /// Turns the background maintenance thread on (default) or off.
+    #[must_use]
     pub fn maintenance(mut self, enabled: bool) -> Self {
         self.maintenance = enabled;
         self
@@ -239,11 +251,13 @@ impl StoreConfig {
     }
 
     /// `log.cleaner.enable`: whether maintenance cleans compacted topics (default true).
+    #[must_use]
     pub fn cleaner_enabled(&self) -> bool {
         self.values.get("log.cleaner.enable").is_none_or(|v| v == "true")
     }
 
     /// `log.cleaner.backoff.ms`: the pause between cleaner runs (default 15000).
+    #[must_use]
     pub fn cleaner_backoff_ms(&self) -> i64 {
         self.number("log.cleaner.backoff.ms").unwrap_or(15_000)
     }
@@ -251,6 +265,7 @@ impl StoreConfig {
     /// The cleaner's settings: `log.cleaner.dedupe.buffer.size` (divided
     /// among `log.cleaner.threads`), `log.cleaner.io.buffer.load.factor`,
     /// `log.cleaner.io.max.bytes.per.second`.
+    #[must_use]
     pub fn cleaner_options(&self) -> CleanerOptions {
         let threads = self.number("log.cleaner.threads").unwrap_or(1).max(1);
         let memory = self.number("log.cleaner.dedupe.buffer.size").unwrap_or(128 << 20) / threads;
@@ -261,6 +276,7 @@ impl StoreConfig {
     }
 
     /// `num.partitions`: partitions of topics created without a count (default 1).
+    #[must_use]
     pub fn default_partitions(&self) -> u32 {
         self.number("num.partitions").and_then(|n| u32::try_from(n).ok()).unwrap_or(1)
     }
@@ -268,6 +284,7 @@ impl StoreConfig {
     /// `offsets.topic.num.partitions`: partitions of `__consumer_offsets`
     /// (default 1 for an embedded store; Kafka's default is 50, and with 50
     /// each group's partition is the one Kafka would choose).
+    #[must_use]
     pub fn offsets_topic_partitions(&self) -> u32 {
         self.number("offsets.topic.num.partitions").and_then(|n| u32::try_from(n).ok()).filter(|&n| n > 0).unwrap_or(1)
     }
@@ -275,27 +292,32 @@ impl StoreConfig {
     /// `offsets.retention.minutes` in ms (default 10080 minutes, 7 days):
     /// how long a committed offset of a group without members is kept (see
     /// [`crate::Store::expire_committed_offsets`]).
+    #[must_use]
     pub fn offsets_retention_ms(&self) -> i64 {
         self.number("offsets.retention.minutes").unwrap_or(10_080).saturating_mul(60_000)
     }
 
     /// `offsets.retention.check.interval.ms` (default 600000): how often the
     /// background maintenance expires committed offsets.
+    #[must_use]
     pub fn offsets_retention_check_ms(&self) -> i64 {
         self.number("offsets.retention.check.interval.ms").unwrap_or(600_000)
     }
 
     /// `log.retention.check.interval.ms` (default 300000).
+    #[must_use]
     pub fn retention_check_interval_ms(&self) -> i64 {
         self.number("log.retention.check.interval.ms").unwrap_or(300_000)
     }
 
     /// `log.flush.offset.checkpoint.interval.ms` (default 60000).
+    #[must_use]
     pub fn checkpoint_interval_ms(&self) -> i64 {
         self.number("log.flush.offset.checkpoint.interval.ms").unwrap_or(60_000)
     }
 
     /// `auto.create.topics.enable` (default true).
+    #[must_use]
     pub fn auto_create_topics(&self) -> bool {
         self.values.get("auto.create.topics.enable").is_none_or(|v| v == "true")
     }
@@ -322,6 +344,11 @@ impl StoreConfig {
     }
 
     /// The configuration a topic without overrides gets.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidConfig`] naming the broker key when a store value does not give a valid
+    /// topic setting, or when the settings together fail [`LogConfig::validate`].
     pub fn topic_defaults(&self) -> Result<LogConfig> {
         let mut config = LogConfig::default();
         for (key, value, broker_key) in self.store_values()? {
@@ -336,6 +363,11 @@ impl StoreConfig {
 
     /// The effective configuration of a topic with `overrides`, with each
     /// value's source.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidConfig`] as [`StoreConfig::topic_defaults`], or for an override with an
+    /// unknown topic key or an invalid value, or when the result fails [`LogConfig::validate`].
     pub fn resolve(&self, overrides: &BTreeMap<String, String>) -> Result<(LogConfig, Vec<ConfigEntry>)> {
         let mut config = self.topic_defaults()?;
         for (k, v) in overrides {

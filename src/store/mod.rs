@@ -101,6 +101,18 @@ impl Store {
     pub const MAX_PARTITIONS: u32 = MAX_PARTITIONS;
 
     /// Opens (creating if needed) the data directory `dir`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Locked`] when the directory is already open, in this process or another;
+    /// [`Error::InvalidConfig`] when `config` does not give a valid topic configuration, or a
+    /// topic's stored overrides are no longer valid; [`Error::CorruptTopicMetadata`] when a topic's
+    /// metadata file cannot be parsed; [`Error::CorruptCheckpoint`] when one of Kafka's checkpoint
+    /// files cannot be parsed; [`Error::InvalidPartitionCount`] when an adopted partition
+    /// directory's number is not below [`Store::MAX_PARTITIONS`]; [`Error::Symlink`] when a
+    /// partition directory or segment file is a symbolic link; any error of opening a partition
+    /// ([`Partition::open_with`](crate::Partition::open_with)), such as [`Error::CorruptState`];
+    /// [`Error::Io`] when creating, listing, reading or writing the directory's files fails.
     pub fn open(dir: impl AsRef<Path>, config: StoreConfig) -> Result<Self> {
         let dir = dir.as_ref().to_path_buf();
         std::fs::create_dir_all(&dir).map_err(|e| Error::io("create directory", &dir, e))?;
@@ -120,17 +132,28 @@ impl Store {
     }
 
     /// The data directory.
+    #[must_use]
     pub fn dir(&self) -> &Path {
         &self.shared.dir
     }
 
     /// The store-wide configuration.
+    #[must_use]
     pub fn config(&self) -> &StoreConfig {
         &self.shared.config
     }
 
     /// Creates topic `name` with `partitions` partitions (0 means
     /// `num.partitions`) and the given overrides.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidTopicName`] for a name Kafka would refuse; [`Error::InvalidPartitionCount`]
+    /// for more than [`Store::MAX_PARTITIONS`] partitions; [`Error::InvalidConfig`] for an unknown
+    /// override key or an invalid value; [`Error::TopicExists`] when the topic exists already;
+    /// [`Error::Symlink`] when a partition directory is a symbolic link;
+    /// [`Error::CorruptCheckpoint`] when a checkpoint file read for an adopted directory cannot be
+    /// parsed; [`Error::Io`] when writing the metadata or creating the partitions' files fails.
     pub fn create_topic(&self, name: &str, partitions: u32, overrides: TopicConfig) -> Result<Topic> {
         validate_topic_name(name)?;
         let partitions = if partitions == 0 { self.shared.config.default_partitions() } else { partitions };
@@ -161,6 +184,11 @@ impl Store {
 
     /// The topic `name`; with `auto.create.topics.enable` (the default) a
     /// missing topic is created with `num.partitions` partitions.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::UnknownTopic`] when there is no such topic and `auto.create.topics.enable` is off;
+    /// otherwise the errors of [`Store::create_topic`] when creating it fails.
     pub fn topic(&self, name: &str) -> Result<Topic> {
         if let Some(t) = self.shared.topics.read().get(name) {
             return Ok(t.clone());
@@ -175,23 +203,35 @@ impl Store {
     }
 
     /// The topic `name`, never creating it.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::UnknownTopic`] when there is no such topic.
     pub fn existing_topic(&self, name: &str) -> Result<Topic> {
         self.shared.topics.read().get(name).cloned().ok_or_else(|| Error::UnknownTopic { name: name.to_string() })
     }
 
     /// Names of all topics, sorted, without the store's internal topics
     /// (`__consumer_offsets`; see [`Store::all_topics`]).
+    #[must_use]
     pub fn topics(&self) -> Vec<String> {
         self.all_topics().into_iter().filter(|t| !crate::clients::INTERNAL_TOPICS.contains(&t.as_str())).collect()
     }
 
     /// Names of all topics, internal ones included, sorted.
+    #[must_use]
     pub fn all_topics(&self) -> Vec<String> {
         self.shared.topics.read().keys().cloned().collect()
     }
 
     /// Deletes topic `name`: its partition directories are renamed at once
     /// and removed by the background maintenance.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::UnknownTopic`] when there is no such topic; [`Error::Io`] when writing its metadata
+    /// or renaming its partition directories fails (a partition that cannot be closed cleanly is
+    /// abandoned, not reported).
     pub fn delete_topic(&self, name: &str) -> Result<()> {
         let _metadata = self.shared.metadata.lock();
         let topic = self.existing_topic(name)?;
@@ -220,6 +260,13 @@ impl Store {
 
     /// Grows topic `name` to `count` partitions; a count that does not grow
     /// it is an error, as in Kafka.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::UnknownTopic`] when there is no such topic; [`Error::InvalidPartitionCount`] when
+    /// `count` does not grow the topic or passes [`Store::MAX_PARTITIONS`]; [`Error::Symlink`] when
+    /// a new partition directory is a symbolic link; [`Error::Io`] when writing the metadata or
+    /// creating the new partitions fails.
     pub fn add_partitions(&self, name: &str, count: u32) -> Result<()> {
         let _metadata = self.shared.metadata.lock();
         let topic = self.existing_topic(name)?;
@@ -235,6 +282,12 @@ impl Store {
 
     /// Sets override `key` = `value` on topic `name`: validated, applied to
     /// the live partitions, persisted.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::UnknownTopic`] when there is no such topic; [`Error::InvalidConfig`] for an unknown
+    /// key or an invalid value (nothing changes); [`Error::Io`] when writing the topic's metadata
+    /// fails.
     pub fn set_topic_config(&self, name: &str, key: &str, value: &str) -> Result<()> {
         let _metadata = self.shared.metadata.lock();
         let topic = self.existing_topic(name)?;
@@ -244,6 +297,13 @@ impl Store {
     }
 
     /// Removes override `key` from topic `name` (the store or Kafka default applies again).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::UnknownTopic`] when there is no such topic; [`Error::InvalidConfig`] when the
+    /// remaining settings are inconsistent without this override (for example
+    /// `min.compaction.lag.ms` above `max.compaction.lag.ms`); [`Error::Io`] when writing the
+    /// topic's metadata fails.
     pub fn delete_topic_config(&self, name: &str, key: &str) -> Result<()> {
         let _metadata = self.shared.metadata.lock();
         let topic = self.existing_topic(name)?;
@@ -261,6 +321,11 @@ impl Store {
     }
 
     /// Sets how topic `name` spreads records without a key; persisted.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::UnknownTopic`] when there is no such topic; [`Error::Io`] when writing the topic's
+    /// metadata fails.
     pub fn set_keyless_strategy(&self, name: &str, strategy: KeylessStrategy) -> Result<()> {
         let _metadata = self.shared.metadata.lock();
         let topic = self.existing_topic(name)?;
@@ -272,6 +337,11 @@ impl Store {
 
     /// Every topic-level key of topic `name` with its value and its source
     /// (Kafka default, store setting, or topic override).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::UnknownTopic`] when there is no such topic; [`Error::InvalidConfig`] when its
+    /// stored overrides are not a valid configuration.
     pub fn describe_configs(&self, name: &str) -> Result<Vec<ConfigEntry>> {
         let topic = self.existing_topic(name)?;
         Ok(self.shared.config.resolve(&topic.overrides())?.1)
@@ -280,6 +350,7 @@ impl Store {
     /// Runs one maintenance pass now, in this thread: retention, timed
     /// flushes, delayed deletions, cleaning of compacted topics that are
     /// due, expiry of committed offsets, checkpoints.
+    #[allow(clippy::must_use_candidate, reason = "a caller may run a pass only for its effects")]
     pub fn run_maintenance(&self) -> MaintenanceReport {
         maintenance::pass(&self.shared, &mut maintenance::Schedule::due_now())
     }
@@ -287,6 +358,7 @@ impl Store {
     /// Wakes the background maintenance thread and waits until it has
     /// completed a pass that started after this call. False on timeout or
     /// when maintenance is off.
+    #[allow(clippy::must_use_candidate, reason = "a caller may wait without caring whether the pass came")]
     pub fn wait_for_maintenance(&self, timeout: Duration) -> bool {
         self.maintenance.as_ref().is_some_and(|m| m.wait_for_pass(timeout))
     }
@@ -301,6 +373,12 @@ impl Store {
     /// releases the directory, even while old handles live (they return
     /// [`Error::Closed`]). After an error the directory stays locked until
     /// the last handle is dropped.
+    ///
+    /// # Errors
+    ///
+    /// The first error of closing a partition ([`Error::Poisoned`] after an earlier I/O failure,
+    /// [`Error::Io`] when a flush or state write fails) or of writing the checkpoints
+    /// ([`Error::Io`]); every partition is still closed.
     pub fn close(mut self) -> Result<()> {
         self.closed = true;
         if let Some(m) = self.maintenance.take() {
