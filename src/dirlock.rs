@@ -32,7 +32,8 @@ pub(crate) struct DirLock {
     /// The canonical directory, as registered.
     dir: PathBuf,
     /// The lock file, kept open: closing it would drop the POSIX lock.
-    _file: File,
+    /// `None` for a read-only lock of a directory without a lock file.
+    _file: Option<File>,
 }
 
 impl DirLock {
@@ -46,7 +47,31 @@ impl DirLock {
             return Err(Error::Locked { path });
         }
         let file = crate::fsutil::open_read_write(&path, "open lock file")?;
-        lock_file(&file, &path)?;
+        lock_file(&file, &path, true)?;
+        locked.insert(canonical.clone());
+        Ok(Self { dir: canonical, _file: Some(file) })
+    }
+
+    /// Locks `dir` for reading only: a shared lock, which other processes'
+    /// read-only opens share and a writer's exclusive lock excludes. Nothing
+    /// is created: a directory without a lock file (one Kafka wrote) is
+    /// locked only within this process. [`Error::Locked`] when a writer holds
+    /// it, or when this process has it open in any mode.
+    pub fn acquire_read_only(dir: &Path) -> Result<Self> {
+        let path = dir.join(LOCK_FILE);
+        let canonical = dir.canonicalize().map_err(|e| Error::io("resolve directory", dir, e))?;
+        let mut locked = LOCKED.lock();
+        if locked.contains(&canonical) {
+            return Err(Error::Locked { path });
+        }
+        let file = match File::open(&path) {
+            Ok(file) => {
+                lock_file(&file, &path, false)?;
+                Some(file)
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+            Err(e) => return Err(Error::io("open lock file", &path, e)),
+        };
         locked.insert(canonical.clone());
         Ok(Self { dir: canonical, _file: file })
     }
@@ -61,13 +86,14 @@ impl Drop for DirLock {
     }
 }
 
+/// Takes a whole-file POSIX lock: exclusive (a write lock) or shared.
 #[cfg(unix)]
-fn lock_file(file: &File, path: &Path) -> Result<()> {
+fn lock_file(file: &File, path: &Path, exclusive: bool) -> Result<()> {
     use std::os::fd::AsRawFd;
     // SAFETY: `libc::flock` is a plain C struct for which all-zero bytes are
     // a valid value; the fields that matter are set below.
     let mut request: libc::flock = unsafe { std::mem::zeroed() };
-    request.l_type = libc::F_WRLCK as _;
+    request.l_type = if exclusive { libc::F_WRLCK as _ } else { libc::F_RDLCK as _ };
     request.l_whence = libc::SEEK_SET as _;
     request.l_start = 0;
     request.l_len = 0; // to the end of the file, however it grows
@@ -86,8 +112,9 @@ fn lock_file(file: &File, path: &Path) -> Result<()> {
 }
 
 #[cfg(not(unix))]
-fn lock_file(file: &File, path: &Path) -> Result<()> {
-    match file.try_lock() {
+fn lock_file(file: &File, path: &Path, exclusive: bool) -> Result<()> {
+    let locked = if exclusive { file.try_lock() } else { file.try_lock_shared() };
+    match locked {
         Ok(()) => Ok(()),
         Err(std::fs::TryLockError::WouldBlock) => Err(Error::Locked { path: path.to_owned() }),
         Err(std::fs::TryLockError::Error(e)) => Err(Error::io("lock", path, e)),

@@ -160,6 +160,8 @@ pub(crate) struct TopicHome {
     pub clock: Arc<dyn Clock>,
     /// The store's lock.
     pub store_lock: SharedLock,
+    /// Open partitions without changing their files.
+    pub read_only: bool,
 }
 
 impl Topic {
@@ -172,9 +174,9 @@ impl Topic {
         config: LogConfig,
         keyless: KeylessStrategy,
     ) -> Result<Self> {
-        let TopicHome { data_dir, clock, store_lock } = home;
+        let TopicHome { data_dir, clock, store_lock, read_only } = home;
         let partitions = (0..count)
-            .map(|p| open_partition(&data_dir, name, p, &config, &clock, &store_lock))
+            .map(|p| open_partition(&data_dir, name, p, &config, &clock, &store_lock, read_only))
             .collect::<Result<Vec<_>>>()?;
         let seed = clock.now_ms() as u64 ^ name.bytes().fold(0u64, |h, b| h.rotate_left(5) ^ u64::from(b));
         Ok(Self {
@@ -370,6 +372,7 @@ impl Topic {
                 &state.config,
                 &self.inner.clock,
                 &self.inner.store_lock,
+                false, // adding partitions is a write: a read-only store refuses it first
             )?;
             state.partitions.push(partition);
         }
@@ -400,6 +403,7 @@ fn open_partition(
     config: &LogConfig,
     clock: &Arc<dyn Clock>,
     store_lock: &SharedLock,
+    read_only: bool,
 ) -> Result<Partition> {
     let dir = data_dir.join(partition_dir_name(topic, n));
     // A symlinked partition directory would lead writes out of the data directory.
@@ -427,6 +431,7 @@ fn open_partition(
         clock: clock.clone(),
         known_log_start_offset,
         known_first_dirty_offset,
+        read_only,
     };
     let partition = Partition::open_with(dir, options)?;
     partition.hold_store_lock(store_lock.clone());

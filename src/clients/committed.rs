@@ -83,6 +83,16 @@ impl Store {
         with_committed(&self.shared, &self.offsets_topic()?, f)
     }
 
+    /// Runs `f` on the committed offsets without creating `__consumer_offsets`:
+    /// a store that never committed (or one opened read-only) has none.
+    fn read_committed<T>(&self, f: impl FnOnce(&Committed) -> T) -> Result<T> {
+        match self.existing_topic(OFFSETS_TOPIC) {
+            Ok(topic) => with_committed(&self.shared, &topic, |committed, _| Ok(f(committed))),
+            Err(Error::UnknownTopic { .. }) => Ok(f(&Committed::new())),
+            Err(e) => Err(e),
+        }
+    }
+
     /// Commits `offsets` — (topic, partition, offset of the next record to
     /// consume) — for `group`, as one batch of Kafka offset-commit records,
     /// durable when this returns.
@@ -112,7 +122,8 @@ impl Store {
     ///
     /// Errors of reading `__consumer_offsets` on first use.
     pub fn committed_offset(&self, group: &str, topic: &str, partition: u32) -> Result<Option<i64>> {
-        committed_offset(&self.shared, &self.offsets_topic()?, group, topic, partition)
+        let key = OffsetKey { group: group.to_string(), topic: topic.to_string(), partition };
+        self.read_committed(|committed| committed.get(&key).map(|v| v.offset))
     }
 
     /// Groups with committed offsets or live members, sorted.
@@ -122,7 +133,7 @@ impl Store {
     /// Errors of reading `__consumer_offsets` on first use.
     pub fn consumer_groups(&self) -> Result<Vec<String>> {
         let mut groups: Vec<String> =
-            self.with_committed(|committed, _| Ok(committed.keys().map(|k| k.group.clone()).collect()))?;
+            self.read_committed(|committed| committed.keys().map(|k| k.group.clone()).collect())?;
         groups.extend(self.shared.groups.names());
         groups.sort();
         groups.dedup();
@@ -136,12 +147,12 @@ impl Store {
     ///
     /// [`Error::UnknownGroup`] when the group has no committed offset.
     pub fn describe_consumer_group(&self, group: &str) -> Result<Vec<GroupPartitionOffsets>> {
-        let mut entries: BTreeMap<(String, u32), Option<i64>> = self.with_committed(|committed, _| {
-            Ok(committed
+        let mut entries: BTreeMap<(String, u32), Option<i64>> = self.read_committed(|committed| {
+            committed
                 .iter()
                 .filter(|(k, _)| k.group == group)
                 .map(|(k, v)| ((k.topic.clone(), k.partition), Some(v.offset)))
-                .collect())
+                .collect()
         })?;
         let mut owners = BTreeMap::new();
         for (member, partitions) in self.shared.groups.members(group) {

@@ -313,7 +313,7 @@ impl Partition {
             return Err(Error::Closed { dir: dir.clone() });
         }
         let config = self.config();
-        let replacement = Arc::new(SegmentSlot::lazy(dir.clone(), base, config.segment_config()));
+        let replacement = Arc::new(SegmentSlot::lazy(dir.clone(), base, config.segment_config(), false));
         let mut slots: Vec<Arc<SegmentSlot>> = list.slots.get(..at).unwrap_or_default().to_vec();
         slots.push(replacement);
         slots.extend(list.slots.get(at + group.len()..).unwrap_or_default().iter().cloned());

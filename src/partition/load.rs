@@ -52,13 +52,20 @@ fn note(dir: &Path, base_offset: i64, cause: RecoveryCause) -> RecoveryReport {
 
 /// `known_log_start`: a log start offset known from outside the directory
 /// (Kafka's `log-start-offset-checkpoint` when adopting a Kafka data directory).
-pub(super) fn load(dir: &Path, config: &LogConfig, known_log_start: Option<i64>) -> Result<Loaded> {
-    std::fs::create_dir_all(dir).map_err(|e| Error::io("create directory", dir, e))?;
+///
+/// `read_only`: change no file. Leftovers stay, an interrupted swap is not
+/// completed (the pre-swap segments are what is read), recovery cuts
+/// nothing (what it would cut is reported and left out), no state is written.
+pub(super) fn load(dir: &Path, config: &LogConfig, known_log_start: Option<i64>, read_only: bool) -> Result<Loaded> {
+    if !read_only {
+        std::fs::create_dir_all(dir).map_err(|e| Error::io("create directory", dir, e))?;
+    }
+    let mode = if read_only { OpenMode::ReadOnly } else { OpenMode::ReadWrite };
     let state = PartitionState::read(dir)?;
     let clean = state.as_ref().is_some_and(|s| s.clean_shutdown);
     let state = state.unwrap_or_default();
     let mut reports = Vec::new();
-    let mut bases = scan_directory(dir, state.segments.as_deref(), &mut reports)?;
+    let mut bases = scan_directory(dir, state.segments.as_deref(), &mut reports, read_only)?;
     bases.sort_unstable();
     let seg_config = config.segment_config();
 
@@ -70,11 +77,11 @@ pub(super) fn load(dir: &Path, config: &LogConfig, known_log_start: Option<i64>)
         let last = bases.len().saturating_sub(1);
         for (i, &base) in bases.iter().enumerate() {
             if i == last {
-                let (seg, report) = LogSegment::open(dir, base, seg_config, OpenMode::ReadWrite)?;
+                let (seg, report) = LogSegment::open(dir, base, seg_config, mode)?;
                 reports.extend(report);
                 slots.push(Arc::new(SegmentSlot::open_now(Arc::new(seg))));
             } else {
-                slots.push(Arc::new(SegmentSlot::lazy(dir.to_owned(), base, seg_config)));
+                slots.push(Arc::new(SegmentSlot::lazy(dir.to_owned(), base, seg_config, read_only)));
             }
         }
     } else {
@@ -97,16 +104,18 @@ pub(super) fn load(dir: &Path, config: &LogConfig, known_log_start: Option<i64>)
             }
             if cut {
                 recovery_cut = true;
-                for suffix in [LOG_SUFFIX, INDEX_SUFFIX, TIME_INDEX_SUFFIX] {
-                    remove_file_if_present(&segment_file(dir, base, suffix))?;
+                if !read_only {
+                    for suffix in [LOG_SUFFIX, INDEX_SUFFIX, TIME_INDEX_SUFFIX] {
+                        remove_file_if_present(&segment_file(dir, base, suffix))?;
+                    }
                 }
                 continue;
             }
             if i < first_to_recover {
-                slots.push(Arc::new(SegmentSlot::lazy(dir.to_owned(), base, seg_config)));
+                slots.push(Arc::new(SegmentSlot::lazy(dir.to_owned(), base, seg_config, read_only)));
                 continue;
             }
-            let (seg, opened) = LogSegment::open(dir, base, seg_config, OpenMode::ReadWrite)?;
+            let (seg, opened) = LogSegment::open(dir, base, seg_config, mode)?;
             // Size limits are the appender's business: recovery is bounded by
             // each batch's own framing and the file size.
             let report = match opened {
@@ -119,7 +128,7 @@ pub(super) fn load(dir: &Path, config: &LogConfig, known_log_start: Option<i64>)
                 reports.push(report);
             }
             previous_end = Some(seg.next_offset());
-            if i + 1 < bases.len() && !cut {
+            if i + 1 < bases.len() && !cut && !read_only {
                 seg.seal()?;
             }
             slots.push(Arc::new(SegmentSlot::open_now(Arc::new(seg))));
@@ -141,6 +150,9 @@ pub(super) fn load(dir: &Path, config: &LogConfig, known_log_start: Option<i64>)
             RecoveryCause::RestartedEmpty { log_end_offset: log_end, log_start_offset: claimed_start },
         ));
         for slot in slots.drain(..) {
+            if read_only {
+                continue;
+            }
             for path in crate::segment::rename_segment_to_deleted(dir, slot.base_offset())? {
                 remove_file_if_present(&path)?;
             }
@@ -153,6 +165,10 @@ pub(super) fn load(dir: &Path, config: &LogConfig, known_log_start: Option<i64>)
             RecoveryCause::LogStartPastEnd { recorded: claimed_start, log_end_offset: log_end },
         ));
         claimed_start = 0;
+    }
+    if slots.is_empty() && read_only {
+        // Nothing to read, and a read-only open creates no segment.
+        return Err(Error::ReadOnly { path: dir.to_owned() });
     }
     if slots.is_empty() {
         let seg = LogSegment::create(dir, claimed_start.max(0), seg_config)?;
@@ -173,6 +189,9 @@ pub(super) fn load(dir: &Path, config: &LogConfig, known_log_start: Option<i64>)
     listed.extend(gaps.iter().map(|(from, _)| *from));
     listed.sort_unstable();
     let first_dirty_offset = state.first_dirty_offset;
+    if read_only {
+        return Ok(Loaded { slots, active, log_start_offset, recovery_point, reports, gaps, first_dirty_offset });
+    }
     PartitionState {
         log_start_offset,
         recovery_point,
@@ -216,7 +235,12 @@ fn missing_segments(
 /// completes interrupted swaps of cleaned segments; returns the base offsets
 /// of the `.log` files. Refuses symbolic links in place of files topiclog
 /// writes. `listed`: the segments the state file names.
-fn scan_directory(dir: &Path, listed: Option<&[i64]>, reports: &mut Vec<RecoveryReport>) -> Result<Vec<i64>> {
+fn scan_directory(
+    dir: &Path,
+    listed: Option<&[i64]>,
+    reports: &mut Vec<RecoveryReport>,
+    read_only: bool,
+) -> Result<Vec<i64>> {
     let mut logs = Vec::new();
     let mut indexes = Vec::new();
     let mut swaps = Vec::new();
@@ -231,7 +255,12 @@ fn scan_directory(dir: &Path, listed: Option<&[i64]>, reports: &mut Vec<Recovery
             return Err(Error::Symlink { path });
         }
         if LEFTOVER_SUFFIXES.iter().any(|s| name.ends_with(s)) {
-            remove_file_if_present(&path)?;
+            if !read_only {
+                remove_file_if_present(&path)?;
+            }
+            continue;
+        }
+        if read_only && name.ends_with(SWAP_SUFFIX) {
             continue;
         }
         if let Some(swapped) = name.strip_suffix(SWAP_SUFFIX) {
@@ -258,7 +287,7 @@ fn scan_directory(dir: &Path, listed: Option<&[i64]>, reports: &mut Vec<Recovery
         complete_swap(dir, base, &path, listed, &mut logs, reports)?;
     }
     for (base, path) in indexes {
-        if !logs.contains(&base) {
+        if !logs.contains(&base) && !read_only {
             remove_file_if_present(&path)?;
         }
     }

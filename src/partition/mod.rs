@@ -115,6 +115,13 @@ pub struct PartitionOptions {
     /// (a store's `cleaner-offset-checkpoint`); it takes precedence over the
     /// one in the partition's state.
     pub known_first_dirty_offset: Option<i64>,
+    /// Opens without changing any file: no recovery cut, no state written,
+    /// no index resized, a shared lock instead of an exclusive one; every
+    /// call that would write returns [`Error::ReadOnly`]. For inspecting a
+    /// data directory (the CLI's read-only commands). A log left by a crash
+    /// is read as it is: damaged bytes past the last good batch are an error
+    /// when read, not cut.
+    pub read_only: bool,
 }
 
 impl Default for PartitionOptions {
@@ -124,6 +131,7 @@ impl Default for PartitionOptions {
             clock: Arc::new(SystemClock),
             known_log_start_offset: None,
             known_first_dirty_offset: None,
+            read_only: false,
         }
     }
 }
@@ -203,6 +211,8 @@ struct Inner {
     cleaning: Mutex<()>,
     /// Consumers' notifiers, pinged with the waiters when records arrive.
     listeners: Mutex<Vec<std::sync::Weak<crate::notify::Notifier>>>,
+    /// Opened with [`PartitionOptions::read_only`]: every write is refused.
+    read_only: bool,
     /// Pinged with the waiters: wakes [`Partition::wait_for_data_async`] futures.
     #[cfg(feature = "async")]
     async_arrivals: crate::notify::Notifier,
@@ -258,9 +268,13 @@ impl Partition {
     pub fn open_with(dir: impl AsRef<Path>, options: PartitionOptions) -> Result<Self> {
         options.config.validate()?;
         let dir = dir.as_ref();
-        std::fs::create_dir_all(dir).map_err(|e| Error::io("create directory", dir, e))?;
-        let lock = DirLock::acquire(dir)?;
-        let loaded = load::load(dir, &options.config, options.known_log_start_offset)?;
+        let lock = if options.read_only {
+            DirLock::acquire_read_only(dir)?
+        } else {
+            std::fs::create_dir_all(dir).map_err(|e| Error::io("create directory", dir, e))?;
+            DirLock::acquire(dir)?
+        };
+        let loaded = load::load(dir, &options.config, options.known_log_start_offset, options.read_only)?;
         let now = options.clock.now_ms();
         let mut random = seed();
         let jitter = policy::draw_jitter(
@@ -306,6 +320,7 @@ impl Partition {
             store_lock: Mutex::new(None),
             cleaning: Mutex::new(()),
             listeners: Mutex::new(Vec::new()),
+            read_only: options.read_only,
             #[cfg(feature = "async")]
             async_arrivals: crate::notify::Notifier::default(),
         };
@@ -438,6 +453,9 @@ impl Partition {
 
     fn check_writable(&self, writer: &Writer) -> Result<()> {
         self.check_open()?;
+        if self.inner.read_only {
+            return Err(Error::ReadOnly { path: self.inner.dir.clone() });
+        }
         match &writer.poisoned {
             Some(cause) => Err(Error::Poisoned { dir: self.inner.dir.clone(), source: Arc::clone(cause) }),
             None => Ok(()),
@@ -474,9 +492,12 @@ impl Partition {
         if self.inner.closed.load(Ordering::Acquire) {
             return Ok(());
         }
-        self.check_writable(&writer)?;
+        if !self.inner.read_only {
+            self.check_writable(&writer)?;
+        }
         let now = self.inner.clock.now_ms();
-        let closed = self.close_locked(&mut writer, now);
+        // A read-only partition has nothing to flush or record.
+        let closed = if self.inner.read_only { Ok(()) } else { self.close_locked(&mut writer, now) };
         self.inner.closed.store(true, Ordering::Release);
         drop(writer);
         self.notify_arrivals();
@@ -502,6 +523,9 @@ impl Partition {
     /// [`Error::Io`] when removing the directory fails; the partition is closed and its lock
     /// released either way.
     pub fn delete(self) -> Result<()> {
+        if self.inner.read_only {
+            return Err(Error::ReadOnly { path: self.inner.dir.clone() });
+        }
         let writer = self.inner.writer.lock();
         self.inner.closed.store(true, Ordering::Release);
         drop(writer);

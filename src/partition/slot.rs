@@ -29,6 +29,8 @@ pub(crate) struct SegmentSlot {
     /// A sealed segment's figures, learnt once without opening it for good.
     figures: OnceLock<SegmentFigures>,
     opening: Mutex<Vec<RecoveryReport>>,
+    /// Open the segment without changing its files.
+    read_only: bool,
 }
 
 impl SegmentSlot {
@@ -41,13 +43,14 @@ impl SegmentSlot {
             segment: OnceLock::new(),
             figures: OnceLock::new(),
             opening: Mutex::new(Vec::new()),
+            read_only: false,
         };
         let _ = slot.segment.set(segment);
         slot
     }
 
     /// A slot whose sealed segment is opened when first used.
-    pub fn lazy(dir: PathBuf, base_offset: i64, config: SegmentConfig) -> Self {
+    pub fn lazy(dir: PathBuf, base_offset: i64, config: SegmentConfig, read_only: bool) -> Self {
         Self {
             base_offset,
             dir,
@@ -55,6 +58,7 @@ impl SegmentSlot {
             segment: OnceLock::new(),
             figures: OnceLock::new(),
             opening: Mutex::new(Vec::new()),
+            read_only,
         }
     }
 
@@ -71,6 +75,12 @@ impl SegmentSlot {
         let mut reports = self.opening.lock();
         if let Some(s) = self.segment.get() {
             return Ok(s.clone());
+        }
+        if self.read_only {
+            // Indexes are checked (and rebuilt in memory when wrong); nothing is sealed on disk.
+            let (segment, recovered) = LogSegment::open(&self.dir, self.base_offset, self.config, OpenMode::ReadOnly)?;
+            reports.extend(recovered);
+            return Ok(self.segment.get_or_init(|| Arc::new(segment)).clone());
         }
         let (segment, recovered) = LogSegment::open_sealed(&self.dir, self.base_offset, self.config)?;
         reports.extend(recovered);

@@ -54,12 +54,19 @@ pub(crate) struct Shared {
     pub committed: Mutex<Option<crate::clients::Committed>>,
     /// Consumer groups' live members (in memory only).
     pub groups: crate::clients::Groups,
+    /// Opened with [`Store::open_read_only`]: nothing may change a file.
+    pub read_only: bool,
 }
 
 impl Shared {
     /// What a topic of this store shares with it.
     fn home(&self, lock: &SharedLock) -> TopicHome {
-        TopicHome { data_dir: self.dir.clone(), clock: self.config.clock_handle(), store_lock: lock.clone() }
+        TopicHome {
+            data_dir: self.dir.clone(),
+            clock: self.config.clock_handle(),
+            store_lock: lock.clone(),
+            read_only: self.read_only,
+        }
     }
 }
 
@@ -117,18 +124,78 @@ impl Store {
         let dir = dir.as_ref().to_path_buf();
         std::fs::create_dir_all(&dir).map_err(|e| Error::io("create directory", &dir, e))?;
         let lock = SharedLock::new(DirLock::acquire(&dir)?);
+        Self::open_locked(dir, config, lock, false)
+    }
+
+    /// Opens the existing data directory `dir` to read it, changing no file:
+    /// no recovery cut (what recovery would cut is reported and left out),
+    /// no state or checkpoint written, no leftover removed, no background
+    /// maintenance. Every call that would write — appends, topic and config
+    /// changes, commits, flushes — returns [`Error::ReadOnly`]. Other
+    /// processes' read-only opens share the directory; a read-write open
+    /// excludes them (and they it). For inspection: the `topiclog` tool's
+    /// `--describe`, `--list` and `get-offsets` use it. A compaction that a
+    /// crash interrupted mid-swap is seen as before the swap.
+    ///
+    /// ```
+    /// use topiclog::{Error, Record, Store, StoreConfig, TopicConfig};
+    /// let dir = tempfile::tempdir()?;
+    /// let store = Store::open(dir.path(), StoreConfig::new())?;
+    /// store.create_topic("t", 1, TopicConfig::new())?.send(Record::new().value("v"))?;
+    /// store.close()?;
+    ///
+    /// let reader = Store::open_read_only(dir.path(), StoreConfig::new())?;
+    /// let t = reader.existing_topic("t")?;
+    /// assert_eq!(t.partition(0)?.log_end_offset(), 1);
+    /// assert!(matches!(t.send(Record::new().value("w")), Err(Error::ReadOnly { .. })));
+    /// reader.close()?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Io`] when `dir` does not exist or cannot be read;
+    /// [`Error::Locked`] while a read-write open holds it (or this process
+    /// has it open); [`Error::ReadOnly`] for a partition directory with no
+    /// segment (read-only opens create none); otherwise as [`Store::open`].
+    pub fn open_read_only(dir: impl AsRef<Path>, config: StoreConfig) -> Result<Self> {
+        let dir = dir.as_ref().to_path_buf();
+        if !dir.is_dir() {
+            let missing = std::io::Error::new(std::io::ErrorKind::NotFound, "no such data directory");
+            return Err(Error::io("open directory", &dir, missing));
+        }
+        let lock = SharedLock::new(DirLock::acquire_read_only(&dir)?);
+        Self::open_locked(dir, config.maintenance(false), lock, true)
+    }
+
+    fn open_locked(dir: PathBuf, config: StoreConfig, lock: SharedLock, read_only: bool) -> Result<Self> {
         config.validate()?;
         let shared = Arc::new(Shared {
-            dir: dir.clone(),
+            dir,
             config,
             topics: RwLock::new(BTreeMap::new()),
             metadata: Mutex::new(()),
             committed: Mutex::new(None),
             groups: crate::clients::Groups::default(),
+            read_only,
         });
         load_topics(&shared, &lock)?;
         let maintenance = shared.config.maintenance_enabled().then(|| Maintenance::start(shared.clone()));
         Ok(Self { shared, maintenance, lock, closed: false })
+    }
+
+    /// Whether the store was opened with [`Store::open_read_only`].
+    #[must_use]
+    pub fn is_read_only(&self) -> bool {
+        self.shared.read_only
+    }
+
+    /// [`Error::ReadOnly`] for a store opened read-only.
+    pub(crate) fn check_writable(&self) -> Result<()> {
+        if self.shared.read_only {
+            return Err(Error::ReadOnly { path: self.shared.dir.clone() });
+        }
+        Ok(())
     }
 
     /// The data directory.
@@ -155,6 +222,7 @@ impl Store {
     /// [`Error::CorruptCheckpoint`] when a checkpoint file read for an adopted directory cannot be
     /// parsed; [`Error::Io`] when writing the metadata or creating the partitions' files fails.
     pub fn create_topic(&self, name: &str, partitions: u32, overrides: TopicConfig) -> Result<Topic> {
+        self.check_writable()?;
         validate_topic_name(name)?;
         let partitions = if partitions == 0 { self.shared.config.default_partitions() } else { partitions };
         if partitions > MAX_PARTITIONS {
@@ -193,7 +261,7 @@ impl Store {
         if let Some(t) = self.shared.topics.read().get(name) {
             return Ok(t.clone());
         }
-        if self.shared.config.auto_create_topics() {
+        if self.shared.config.auto_create_topics() && !self.shared.read_only {
             match self.create_topic(name, 0, TopicConfig::new()) {
                 Err(Error::TopicExists { .. }) => {}
                 other => return other,
@@ -233,6 +301,7 @@ impl Store {
     /// or renaming its partition directories fails (a partition that cannot be closed cleanly is
     /// abandoned, not reported).
     pub fn delete_topic(&self, name: &str) -> Result<()> {
+        self.check_writable()?;
         let _metadata = self.shared.metadata.lock();
         let topic = self.existing_topic(name)?;
         let mut meta = self.meta(&topic);
@@ -268,6 +337,7 @@ impl Store {
     /// a new partition directory is a symbolic link; [`Error::Io`] when writing the metadata or
     /// creating the new partitions fails.
     pub fn add_partitions(&self, name: &str, count: u32) -> Result<()> {
+        self.check_writable()?;
         let _metadata = self.shared.metadata.lock();
         let topic = self.existing_topic(name)?;
         let current = topic.partition_count();
@@ -289,6 +359,7 @@ impl Store {
     /// key or an invalid value (nothing changes); [`Error::Io`] when writing the topic's metadata
     /// fails.
     pub fn set_topic_config(&self, name: &str, key: &str, value: &str) -> Result<()> {
+        self.check_writable()?;
         let _metadata = self.shared.metadata.lock();
         let topic = self.existing_topic(name)?;
         let mut overrides = topic.overrides();
@@ -305,6 +376,7 @@ impl Store {
     /// `min.compaction.lag.ms` above `max.compaction.lag.ms`); [`Error::Io`] when writing the
     /// topic's metadata fails.
     pub fn delete_topic_config(&self, name: &str, key: &str) -> Result<()> {
+        self.check_writable()?;
         let _metadata = self.shared.metadata.lock();
         let topic = self.existing_topic(name)?;
         let mut overrides = topic.overrides();
@@ -327,6 +399,7 @@ impl Store {
     /// [`Error::UnknownTopic`] when there is no such topic; [`Error::Io`] when writing the topic's
     /// metadata fails.
     pub fn set_keyless_strategy(&self, name: &str, strategy: KeylessStrategy) -> Result<()> {
+        self.check_writable()?;
         let _metadata = self.shared.metadata.lock();
         let topic = self.existing_topic(name)?;
         let meta = TopicMeta { keyless: strategy, ..self.meta(&topic) };
@@ -352,6 +425,9 @@ impl Store {
     /// due, expiry of committed offsets, checkpoints.
     #[allow(clippy::must_use_candidate, reason = "a caller may run a pass only for its effects")]
     pub fn run_maintenance(&self) -> MaintenanceReport {
+        if self.shared.read_only {
+            return MaintenanceReport::default();
+        }
         maintenance::pass(&self.shared, &mut maintenance::Schedule::due_now())
     }
 
@@ -393,7 +469,9 @@ impl Store {
                 }
             }
         }
-        if let Err(e) = maintenance::write_checkpoints(&self.shared) {
+        if !self.shared.read_only
+            && let Err(e) = maintenance::write_checkpoints(&self.shared)
+        {
             first_error.get_or_insert(e);
         }
         match first_error {
@@ -413,7 +491,7 @@ impl Drop for Store {
         if let Some(m) = self.maintenance.take() {
             m.stop();
         }
-        if self.closed {
+        if self.closed || self.shared.read_only {
             return;
         }
         let topics: Vec<Topic> = self.shared.topics.read().values().cloned().collect();
@@ -429,12 +507,16 @@ impl Drop for Store {
 /// Kafka, or a topic whose creation was cut short) as topics with defaults.
 fn load_topics(shared: &Shared, lock: &SharedLock) -> Result<()> {
     let dir = &shared.dir;
-    remove_leftover_temp_files(dir)?;
+    if !shared.read_only {
+        remove_leftover_temp_files(dir)?;
+    }
     let mut known = BTreeMap::new();
     for (name, path) in TopicMeta::list(dir)? {
         let meta = TopicMeta::read(&path)?;
         if meta.deleting {
-            finish_deletion(dir, &name, meta.partitions)?;
+            if !shared.read_only {
+                finish_deletion(dir, &name, meta.partitions)?;
+            }
         } else {
             known.insert(name, meta);
         }
@@ -465,7 +547,9 @@ fn load_topics(shared: &Shared, lock: &SharedLock) -> Result<()> {
     for (name, partitions) in adopted {
         let meta =
             TopicMeta { partitions, keyless: KeylessStrategy::default(), overrides: BTreeMap::new(), deleting: false };
-        meta.write(dir, &name)?;
+        if !shared.read_only {
+            meta.write(dir, &name)?;
+        }
         known.insert(name, meta);
     }
     let mut topics = shared.topics.write();

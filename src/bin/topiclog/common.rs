@@ -95,10 +95,10 @@ impl Drop for OpenStore {
 /// short-lived: retention and cleaning are the owning service's business)
 /// and without creating topics on first use (a misspelt name is an error).
 ///
-/// The store's open and close write its state files (recovery bookkeeping,
-/// index preallocation, trimmed again on close): a read command leaves the
-/// same bytes it found, but not untouched files. `dump-log` and `verify`
-/// read files only and never open the store.
+/// A read command opens the store read-only ([`Store::open_read_only`]):
+/// no file is created, changed or removed, not even after a crash of the
+/// service that owns it. `dump-log` and `verify` read files only and never
+/// open the store.
 pub fn open_store(global: &Global, access: Access) -> CliResult<OpenStore> {
     let dir = &global.data_dir;
     if access == Access::Read && !dir.is_dir() {
@@ -113,7 +113,11 @@ pub fn open_store(global: &Global, access: Access) -> CliResult<OpenStore> {
         None => StoreConfig::new(),
     };
     config = config.set("auto.create.topics.enable", "false")?.maintenance(false);
-    match Store::open(dir, config) {
+    let opened = match access {
+        Access::Read => Store::open_read_only(dir, config),
+        Access::Write => Store::open(dir, config),
+    };
+    match opened {
         Ok(store) => Ok(OpenStore(Some(store))),
         Err(e @ topiclog::Error::Locked { .. }) => {
             Err(CliError::msg(format!("{e} (another process, such as the service that owns it, has it open)")))
