@@ -88,6 +88,11 @@
 //!   or exactly new (a pass over several groups may be half done), and every
 //!   key's latest value is there. The next pass's start is durable in the
 //!   partition's state (and the store's `cleaner-offset-checkpoint`).
+//! - **Committed offsets** are records in `__consumer_offsets`: durable when
+//!   `Consumer::commit_sync` or `Store::commit_offsets` returns (the batch is
+//!   flushed first); an expiry or group deletion writes flushed tombstones.
+//! - **A read-only open** ([`Store::open_read_only`]) changes no file, even
+//!   of a directory a crash left to recover.
 //! - **A failed write or fsync** poisons the partition: further writes fail
 //!   with [`Error::Poisoned`] until it is reopened, and nothing after the last
 //!   successful flush is assumed to be on disk.

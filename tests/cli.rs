@@ -66,14 +66,17 @@ fn fails(dir: &Path, args: &[&str], stdin: &str, needle: &str) -> Run {
 }
 
 /// Name, size and content hash of every file under `dir`.
-fn hash_dir(dir: &Path) -> BTreeMap<PathBuf, (u64, u64)> {
+/// Every file under `dir`: size, content hash and modification time (a file
+/// rewritten with the same bytes still counts as changed).
+fn hash_dir(dir: &Path) -> BTreeMap<PathBuf, (u64, u64, std::time::SystemTime)> {
     common::files_under(dir, &|_| true)
         .into_iter()
         .map(|p| {
             let bytes = std::fs::read(&p).unwrap();
             let mut h = DefaultHasher::new();
             bytes.hash(&mut h);
-            (p, (bytes.len() as u64, h.finish()))
+            let modified = std::fs::metadata(&p).unwrap().modified().unwrap();
+            (p, (bytes.len() as u64, h.finish(), modified))
         })
         .collect()
 }

@@ -225,7 +225,7 @@ impl Store {
     ///
     /// ```
     /// use std::sync::Arc;
-    /// use topiclog::clock::ManualClock;
+    /// use topiclog::ManualClock;
     /// use topiclog::{Store, StoreConfig};
     /// let dir = tempfile::tempdir()?;
     /// let clock = ManualClock::new(1_000);
