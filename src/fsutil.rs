@@ -34,7 +34,9 @@ fn write_and_rename(tmp: &Path, path: &Path, contents: &[u8]) -> Result<()> {
             OpenOptions::new().write(true).create_new(true).open(tmp).map_err(|e| Error::io("create", tmp, e))?;
         note(FsEvent::Create(tmp));
         f.write_all(contents).map_err(|e| Error::io("write", tmp, e))?;
-        f.sync_all().map_err(|e| Error::io("fsync", tmp, e))?;
+        if real_sync() {
+            f.sync_all().map_err(|e| Error::io("fsync", tmp, e))?;
+        }
         note(FsEvent::SyncFile(tmp));
     }
     note(FsEvent::Rename(tmp, path));
@@ -73,8 +75,10 @@ pub(crate) fn remove_file_if_present(path: &Path) -> Result<()> {
 
 /// fsyncs a directory, making the names of files created or renamed in it durable.
 pub(crate) fn sync_dir(dir: &Path) -> Result<()> {
-    let d = File::open(dir).map_err(|e| Error::io("open directory", dir, e))?;
-    d.sync_all().map_err(|e| Error::io("fsync directory", dir, e))?;
+    if real_sync() {
+        let d = File::open(dir).map_err(|e| Error::io("open directory", dir, e))?;
+        d.sync_all().map_err(|e| Error::io("fsync directory", dir, e))?;
+    }
     note(FsEvent::SyncDir(dir));
     Ok(())
 }
@@ -96,6 +100,21 @@ pub(crate) enum FsEvent<'a> {
     Rename(&'a Path, &'a Path),
     /// A file is about to be removed (called before; it may be missing).
     Remove(&'a Path),
+}
+
+/// Whether sync calls reach the kernel: always, except on a test thread
+/// whose power-loss simulation models durability itself (there the fsyncs
+/// would only cost time; every sync is still reported to the observer).
+#[cfg(test)]
+pub(crate) fn real_sync() -> bool {
+    !observe::syncs_simulated()
+}
+
+/// Whether sync calls reach the kernel: always outside tests.
+#[cfg(not(test))]
+#[inline(always)]
+pub(crate) const fn real_sync() -> bool {
+    true
 }
 
 /// Reports `event` to this thread's observer, if a test set one.
@@ -120,6 +139,17 @@ pub(crate) mod observe {
 
     thread_local! {
         static OBSERVER: RefCell<Option<Observer>> = const { RefCell::new(None) };
+        static SIMULATED_SYNCS: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+    }
+
+    /// Leaves this thread's syncs to the observer's model (no real fsync)
+    /// until [`clear`].
+    pub(crate) fn simulate_syncs() {
+        SIMULATED_SYNCS.with(|s| s.set(true));
+    }
+
+    pub(super) fn syncs_simulated() -> bool {
+        SIMULATED_SYNCS.with(std::cell::Cell::get)
     }
 
     /// Sends this thread's events to `observer` until [`clear`].
@@ -130,6 +160,7 @@ pub(crate) mod observe {
     /// Stops observing this thread's events.
     pub(crate) fn clear() {
         OBSERVER.with(|o| *o.borrow_mut() = None);
+        SIMULATED_SYNCS.with(|s| s.set(false));
     }
 
     pub(super) fn notify(event: &FsEvent<'_>) {

@@ -268,7 +268,7 @@ impl<E: Entry> Index<E> {
         let mut range = self.unflushed.lock();
         let Some((from, to)) = *range else { return Ok(()) };
         let to = to.min(map.len());
-        if from < to {
+        if from < to && crate::fsutil::real_sync() {
             map.flush_range(from, to - from).map_err(|e| Error::io("msync index", &self.path, e))?;
         }
         *range = None;
