@@ -704,18 +704,6 @@ impl Error {
         self
     }
 
-    /// The file position a batch error names, if any.
-    pub(crate) fn batch_position(&self) -> Option<u64> {
-        match self {
-            Error::CrcMismatch { position, .. }
-            | Error::MalformedBatch { position, .. }
-            | Error::UnsupportedMagic { position, .. }
-            | Error::UnsupportedCompression { position, .. }
-            | Error::Compression { position, .. } => *position,
-            _ => None,
-        }
-    }
-
     pub(crate) fn malformed(problem: BatchProblem) -> Self {
         Error::MalformedBatch { position: None, problem }
     }

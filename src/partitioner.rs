@@ -8,15 +8,14 @@
 pub fn murmur2(data: &[u8]) -> i32 {
     const M: u32 = 0x5bd1_e995;
     let mut h: u32 = 0x9747_b28c ^ (data.len() as u32);
-    let mut chunks = data.chunks_exact(4);
-    for c in &mut chunks {
-        let mut k = u32::from_le_bytes(<[u8; 4]>::try_from(c).unwrap_or_default());
+    let (words, tail) = data.as_chunks::<4>();
+    for &word in words {
+        let mut k = u32::from_le_bytes(word);
         k = k.wrapping_mul(M);
         k ^= k >> 24;
         k = k.wrapping_mul(M);
         h = h.wrapping_mul(M) ^ k;
     }
-    let tail = chunks.remainder();
     if let Some(&b) = tail.get(2) {
         h ^= u32::from(b) << 16;
     }

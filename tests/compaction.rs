@@ -368,9 +368,14 @@ fn appends_and_rolls_during_cleaning_keep_the_log_exact() {
 /// A batch built by `BatchBuilder` turned into a transaction marker of
 /// `kind` (0 abort, 1 commit) for producer `pid`, at `offset`.
 fn marker(offset: i64, pid: i64, kind: i16) -> topiclog::RecordBatch {
-    use topiclog::{BatchBuilder, Compression};
     let mut key = 0i16.to_be_bytes().to_vec();
     key.extend_from_slice(&kind.to_be_bytes());
+    control_batch(offset, pid, key)
+}
+
+/// A control batch whose one record has `key` (a marker's is version and type).
+fn control_batch(offset: i64, pid: i64, key: Vec<u8>) -> topiclog::RecordBatch {
+    use topiclog::{BatchBuilder, Compression};
     let mut b = BatchBuilder::new(Compression::None).base_offset(offset).producer(pid, 0, -1).transactional(true);
     b.append(&Record::new().key(key).value(vec![0u8; 6]).timestamp(T0)).unwrap();
     let mut bytes = b.build().unwrap().into_bytes().to_vec();
@@ -420,4 +425,30 @@ fn aborted_transactions_are_removed_and_committed_ones_kept() {
     p.compact_with(&CleanerOptions::new().first_dirty_offset(0)).unwrap();
     assert_eq!(keys(&p), ["plain", "committed"]);
     assert_eq!(p.log_end_offset(), 5);
+}
+
+/// A control record whose key is too short for a version and a type is
+/// malformed: compaction refuses it (Kafka's `ControlRecordType.parse` does
+/// too) rather than taking the batch for an empty one and dropping it.
+#[test]
+fn a_control_record_without_its_type_stops_compaction() {
+    use topiclog::{BatchBuilder, BatchProblem, Compression};
+    let dir = tempfile::tempdir().unwrap();
+    let mut log = Vec::new();
+    let mut plain = BatchBuilder::new(Compression::None).base_offset(2);
+    plain.append(&Record::new().key("plain").value("v").timestamp(T0)).unwrap();
+    for batch in [txn_batch(0, 1, "txn"), control_batch(1, 1, vec![0, 0]), plain.build().unwrap()] {
+        log.extend_from_slice(batch.as_bytes());
+    }
+    std::fs::write(dir.path().join("00000000000000000000.log"), log).unwrap();
+    std::fs::write(dir.path().join("00000000000000000003.log"), b"").unwrap();
+    let clock = ManualClock::new(T0);
+    let p = open(dir.path(), compacted(), &clock);
+    let err = p.compact().unwrap_err();
+    assert!(
+        matches!(err, Error::MalformedBatch { problem: BatchProblem::InvalidFieldLength { record: 0, length: 2 }, .. }),
+        "{err:?}"
+    );
+    assert_eq!(keys(&p), ["txn", "plain"], "nothing was replaced");
+    assert_eq!(p.log_end_offset(), 3);
 }

@@ -244,3 +244,20 @@ fn a_snappy_length_claim_the_block_cannot_back_is_refused() {
     let bytes: Vec<u8> = (0..hex.len()).step_by(2).map(|i| u8::from_str_radix(&hex[i..i + 2], 16).unwrap()).collect();
     assert!(matches!(new(bytes), Err(Error::Compression { codec: Compression::Snappy, .. })));
 }
+
+#[cfg(feature = "snappy")]
+#[test]
+fn a_snappy_payload_cut_inside_its_xerial_header() {
+    // snappy-java's magic, then 2 of the header's 8 version bytes: damaged,
+    // not a payload of no records (the header's record count is kept at 2).
+    let mut b = BatchBuilder::new(Compression::Snappy);
+    b.append(&Record::new().value("1")).unwrap();
+    b.append(&Record::new().value("2")).unwrap();
+    let mut bytes = b.build().unwrap().into_bytes().to_vec();
+    bytes.truncate(RECORDS);
+    bytes.extend_from_slice(&[0x82, b'S', b'N', b'A', b'P', b'P', b'Y', 0, 0, 0]);
+    let batch_length = (bytes.len() - 12) as i32;
+    bytes[8..12].copy_from_slice(&batch_length.to_be_bytes());
+    fix_crc(&mut bytes);
+    assert!(matches!(new(bytes), Err(Error::Compression { codec: Compression::Snappy, .. })));
+}

@@ -316,6 +316,7 @@ fn constrained(ctx: &Ctx, claims: Claims) -> (Vec<Vec<TopicPartition>>, BTreeMap
     // Pass 1: keep owned partitions up to the quotas, visiting members in
     // Kafka's HashMap order.
     for &m in &ctx.visit {
+        // A member without an entry owned nothing (as `settle_claims` records it).
         let mut mine: Vec<TopicPartition> = owned.get(m).cloned().unwrap_or_default();
         mine.sort_by(|a, b| a.partition.cmp(&b.partition).then_with(|| java::str_cmp(&a.topic, &b.topic)));
         mine.retain(|tp| !claimed_twice.contains(tp));
@@ -513,6 +514,7 @@ impl<'c, 'a> General<'c, 'a> {
             .get(m)
             .into_iter()
             .flatten()
+            // A topic without a count has no partitions.
             .map(|t| self.ctx.counts.get(t).copied().unwrap_or(0) as usize)
             .sum()
     }
@@ -642,6 +644,7 @@ impl<'c, 'a> General<'c, 'a> {
                 continue;
             }
             for &topic in self.ctx.topics_of.get(m).into_iter().flatten() {
+                // A topic without a count has no partitions.
                 let partitions = self.ctx.counts.get(topic).copied().unwrap_or(0);
                 for p in 0..partitions {
                     let tp = TopicPartition::new(topic, p);

@@ -5,7 +5,7 @@
 use std::collections::{HashMap, HashSet, VecDeque};
 
 use super::offset_map::OffsetMap;
-use crate::error::Result;
+use crate::error::{BatchProblem, Error, Result};
 use crate::format::{RecordBatch, RecordRef, rebuild_batch, write_empty_batch};
 
 /// Control record type of an abort marker (the key's second int16).
@@ -29,10 +29,20 @@ pub(crate) struct LastRecord {
 }
 
 /// The marker type of a control batch (`None` for an empty one).
+///
+/// A control record's key is `version: int16, type: int16`; one without
+/// those four bytes is malformed (Kafka's `ControlRecordType.parse` refuses
+/// it too), not a batch without a marker, which compaction would discard.
 pub(crate) fn control_type(batch: &RecordBatch) -> Result<Option<i16>> {
     let Some(record) = batch.record_refs()?.next().transpose()? else { return Ok(None) };
-    let key = record.key().unwrap_or_default();
-    Ok(key.get(2..4).and_then(|b| <[u8; 2]>::try_from(b).ok()).map(i16::from_be_bytes))
+    let key = record.key();
+    match key.and_then(|k| k.first_chunk::<4>()) {
+        Some(&[_, _, high, low]) => Ok(Some(i16::from_be_bytes([high, low]))),
+        None => {
+            let length = key.map_or(-1, |k| k.len() as i64);
+            Err(Error::malformed(BatchProblem::InvalidFieldLength { record: 0, length }))
+        }
+    }
 }
 
 /// Follows batches in offset order to find aborted transactions and each

@@ -208,21 +208,21 @@ pub(crate) fn cleanable_range(segments: &[SegmentSummary], inputs: &RangeInputs)
         None => (inputs.log_end, &[][..]),
     };
     // Segments from the one holding `offset` (Kafka's `nonActiveLogSegmentsFrom`).
+    // `at` is at most `sealed.len()` (the active segment's slot), where the iterator is empty.
     let from = |offset: i64| {
         let at = segments.partition_point(|s| s.base_offset <= offset).saturating_sub(1);
-        sealed.get(at..).unwrap_or_default()
+        sealed.iter().skip(at)
     };
     let mut uncleanable = inputs.log_end.min(active);
     if inputs.min_compaction_lag_ms > 0 {
-        let young = from(first_dirty)
-            .iter()
-            .find(|s| s.largest_timestamp > inputs.now.saturating_sub(inputs.min_compaction_lag_ms));
+        let young =
+            from(first_dirty).find(|s| s.largest_timestamp > inputs.now.saturating_sub(inputs.min_compaction_lag_ms));
         if let Some(s) = young {
             uncleanable = uncleanable.min(s.base_offset);
         }
     }
     let uncleanable = uncleanable.max(first_dirty);
-    let first_uncleanable = from(uncleanable).first().map_or(active, |s| s.base_offset).min(active);
+    let first_uncleanable = from(uncleanable).next().map_or(active, |s| s.base_offset).min(active);
     let low = first_dirty.min(first_uncleanable);
     let floor_low = sealed.iter().rev().find(|s| s.base_offset <= low).map_or(i64::MIN, |s| s.base_offset);
     let cleanable_bytes =
@@ -230,12 +230,7 @@ pub(crate) fn cleanable_range(segments: &[SegmentSummary], inputs: &RangeInputs)
     let clean_bytes = segments.iter().filter(|s| s.base_offset < first_dirty).map(|s| s.size).sum();
     let needs_compaction_now = inputs.max_compaction_lag_ms < i64::MAX && {
         let until = inputs.now.saturating_sub(inputs.max_compaction_lag_ms.max(0));
-        from(first_dirty)
-            .iter()
-            .filter_map(|s| s.first_batch_timestamp)
-            .filter(|&t| t > 0)
-            .min()
-            .is_some_and(|t| t < until)
+        from(first_dirty).filter_map(|s| s.first_batch_timestamp).filter(|&t| t > 0).min().is_some_and(|t| t < until)
     };
     CleanableRange {
         first_dirty_offset: first_dirty,
@@ -316,15 +311,19 @@ impl Throttle {
 /// never all held, decompressed, at once), each checked (framing, CRC,
 /// records). A damaged batch is an error naming the segment and position.
 pub(crate) fn segment_batches(segment: &LogSegment) -> Result<impl Iterator<Item = Result<RecordBatch>> + use<>> {
+    // `None`: the segment holds no batch, so there is nothing to iterate.
     let bytes = segment.read(segment.base_offset(), segment.size().max(1), true)?.unwrap_or_default();
     let (path, base_offset) = (segment.log_path(), segment.base_offset());
-    Ok(FileBatches::new(bytes, 0).map(move |batch| {
-        batch.map_err(|e| Error::CorruptSegment {
+    let mut batches = FileBatches::new(bytes, 0);
+    Ok(std::iter::from_fn(move || {
+        // Where the batch about to be read starts: what an error is about.
+        let position = batches.file_position();
+        Some(batches.next()?.map_err(|e| Error::CorruptSegment {
             path: path.clone(),
-            position: e.batch_position().unwrap_or(0),
+            position,
             offset: base_offset,
             source: Box::new(e),
-        })
+        }))
     }))
 }
 
@@ -340,12 +339,11 @@ pub(crate) fn observe_producers(segment: &LogSegment, facts: &mut LogFacts) -> R
         source: Box::new(e),
     };
     let mut at = 0usize;
-    while at < bytes.len() {
-        let header = BatchHeader::parse(bytes.get(at..).unwrap_or_default()).map_err(|e| damaged(at, e))?;
+    while let Some(rest) = bytes.get(at..).filter(|rest| !rest.is_empty()) {
+        let header = BatchHeader::parse(rest).map_err(|e| damaged(at, e))?;
         let size = header.size_in_bytes().map_err(|e| damaged(at, e))? as usize;
-        let end = at.checked_add(size).filter(|&end| end <= bytes.len()).ok_or_else(|| {
-            let problem =
-                crate::error::BatchProblem::Truncated { needed: size as u64, available: (bytes.len() - at) as u64 };
+        let end = at.checked_add(size).filter(|_| size <= rest.len()).ok_or_else(|| {
+            let problem = crate::error::BatchProblem::Truncated { needed: size as u64, available: rest.len() as u64 };
             damaged(at, Error::malformed(problem))
         })?;
         if header.producer_id >= 0 {

@@ -226,8 +226,16 @@ impl Groups {
         // follow-up rebalance hands out the withheld partitions.
         if g.follow_up && g.members.values().all(|m| m.left_at_ms.is_some() || m.owned_generation == Some(generation)) {
             rebalance(g, partitions);
-            let assigned = g.members.get(member).map(|m| m.assigned.clone()).unwrap_or_default();
-            return Sync { generation: g.generation, assigned, member: true };
+            // A rebalance keeps every member (this one was found above); were
+            // it gone, it must rejoin, as any caller that is not a member.
+            let generation = g.generation;
+            return match g.members.get(member) {
+                Some(m) => Sync { generation, assigned: m.assigned.clone(), member: true },
+                None => {
+                    debug_assert!(false, "a rebalance dropped a member");
+                    Sync { generation, assigned: Vec::new(), member: false }
+                }
+            };
         }
         Sync { generation, assigned, member: true }
     }
@@ -244,6 +252,7 @@ impl Groups {
                     .map(|(id, m)| (id.clone(), m.assigned.clone()))
                     .collect()
             })
+            // An unknown group has no members.
             .unwrap_or_default()
     }
 
@@ -296,6 +305,7 @@ fn rebalance(group: &mut Group, partitions: &BTreeMap<String, u32>) {
     let given: u64 = assignment.values().map(|v| v.len() as u64).sum();
     group.follow_up = group.assignor.protocol() == RebalanceProtocol::Cooperative && given < total;
     for (id, m) in &mut group.members {
+        // An assignor may leave out a member it gives nothing.
         m.assigned = assignment.get(id).cloned().unwrap_or_default();
     }
 }

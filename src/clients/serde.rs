@@ -51,6 +51,7 @@ impl Serializer<String> for StringSerde {
 
 impl Deserializer<String> for StringSerde {
     fn deserialize(&self, data: Option<&[u8]>) -> Result<String, String> {
+        // A null (tombstone) value reads as the empty string: `String` has no null.
         String::from_utf8(data.unwrap_or_default().to_vec()).map_err(|e| format!("not UTF-8: {e}"))
     }
 }
@@ -112,6 +113,7 @@ impl Serializer<Bytes> for BytesSerde {
 
 impl Deserializer<Vec<u8>> for BytesSerde {
     fn deserialize(&self, data: Option<&[u8]>) -> Result<Vec<u8>, String> {
+        // A null (tombstone) value reads as no bytes.
         Ok(data.unwrap_or_default().to_vec())
     }
 }

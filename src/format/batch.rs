@@ -126,7 +126,11 @@ impl BatchHeader {
         if declared < actual {
             return Err(Error::malformed(BatchProblem::TrailingBytes { extra: actual - declared }));
         }
-        let computed = crc32c::crc32c(buf.get(CRC_COVERED_FROM..).unwrap_or_default());
+        // `parse` checked `buf` holds the whole header, so this cannot fail.
+        let covered = buf.get(CRC_COVERED_FROM..).ok_or_else(|| {
+            Error::malformed(BatchProblem::Truncated { needed: RECORD_BATCH_OVERHEAD as u64, available: actual })
+        })?;
+        let computed = crc32c::crc32c(covered);
         if computed != header.crc {
             return Err(Error::CrcMismatch { position: None, stored: header.crc, computed });
         }
@@ -305,7 +309,13 @@ impl RecordBatch {
         let records = match header.compression() {
             Some(Compression::None) => RecordsData::Inline,
             Some(codec) if codec.is_enabled() => {
-                let compressed = bytes.get(RECORD_BATCH_OVERHEAD..).unwrap_or_default();
+                // `parse_verified` checked the header is whole, so this cannot fail.
+                let compressed = bytes.get(RECORD_BATCH_OVERHEAD..).ok_or_else(|| {
+                    Error::malformed(BatchProblem::Truncated {
+                        needed: RECORD_BATCH_OVERHEAD as u64,
+                        available: bytes.len() as u64,
+                    })
+                })?;
                 RecordsData::Decompressed(Bytes::from(compression::decompress(
                     codec,
                     compressed,
@@ -396,17 +406,29 @@ impl RecordBatch {
     /// Restamps the batch: sets its timestamp type and `maxTimestamp` (as the
     /// log does for LogAppendTime, or to correct a CreateTime maximum) and
     /// recomputes the CRC, which covers both.
-    pub fn set_max_timestamp(&mut self, timestamp_type: TimestampType, max_timestamp: i64) {
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Internal`] if the batch's bytes are shorter than its header,
+    /// which every constructor rules out (a bug in topiclog); the batch is
+    /// then left unchanged.
+    pub fn set_max_timestamp(&mut self, timestamp_type: TimestampType, max_timestamp: i64) -> Result<()> {
+        const SHORT: Error = Error::Internal { invariant: "a record batch's bytes hold its header" };
+        if self.bytes.len() < RECORD_BATCH_OVERHEAD {
+            debug_assert!(false, "record batch shorter than its header");
+            return Err(SHORT);
+        }
         let mut attributes = self.header.attributes & !TIMESTAMP_TYPE_MASK;
         if timestamp_type == TimestampType::LogAppendTime {
             attributes |= TIMESTAMP_TYPE_MASK;
         }
         self.patch(&[(21, &attributes.to_be_bytes()), (35, &max_timestamp.to_be_bytes())]);
-        let crc = crc32c::crc32c(self.bytes.get(CRC_COVERED_FROM..).unwrap_or_default());
+        let crc = crc32c::crc32c(self.bytes.get(CRC_COVERED_FROM..).ok_or(SHORT)?);
         self.patch(&[(17, &crc.to_be_bytes())]);
         self.header.attributes = attributes;
         self.header.max_timestamp = max_timestamp;
         self.header.crc = crc;
+        Ok(())
     }
 
     /// Overwrites header fields, each `(position, bytes)`; the buffer is
@@ -417,8 +439,10 @@ impl RecordBatch {
             Err(shared) => BytesMut::from(&shared[..]),
         };
         for (at, new) in edits {
-            if let Some(dst) = owned.get_mut(*at..*at + new.len()) {
-                dst.copy_from_slice(new);
+            match owned.get_mut(*at..*at + new.len()) {
+                Some(dst) => dst.copy_from_slice(new),
+                // Every edit is inside the 61-byte header, which every constructor checks is there.
+                None => debug_assert!(false, "header patch outside the batch"),
             }
         }
         self.bytes = owned.freeze();
@@ -450,7 +474,10 @@ impl RecordBatch {
     /// The records' bytes (decompressed for a compressed batch), borrowed.
     fn records_slice(&self) -> Result<&[u8]> {
         match &self.records {
-            RecordsData::Inline => Ok(self.bytes.get(RECORD_BATCH_OVERHEAD..).unwrap_or_default()),
+            RecordsData::Inline => self
+                .bytes
+                .get(RECORD_BATCH_OVERHEAD..)
+                .ok_or(Error::Internal { invariant: "a record batch's bytes hold its header" }),
             RecordsData::Decompressed(d) => Ok(d),
             RecordsData::Unsupported => {
                 Err(Error::UnsupportedCompression { position: None, codec_id: self.header.compression_id() })
@@ -467,8 +494,9 @@ impl RecordBatch {
     /// # Errors
     ///
     /// [`Error::UnsupportedCompression`] when the batch's codec is not in
-    /// this build; the iterator yields [`Error::MalformedBatch`] for a record
-    /// that is not well formed, and then ends.
+    /// this build; [`Error::Internal`] on a broken internal invariant (a bug).
+    /// The iterator yields [`Error::MalformedBatch`] for a record that is not
+    /// well formed, and then ends.
     pub fn record_refs(&self) -> Result<RecordRefs<'_>> {
         Ok(RecordRefs { data: self.records_slice()?, cursor: Cursor::default(), header: self.header })
     }
@@ -518,7 +546,12 @@ pub(crate) fn point_record<'a>(header: &BatchHeader, data: &'a [u8], offset: i64
         let mut pos = 0usize;
         let mut found = true;
         for _ in 0..skip {
-            let mut reader = SliceReader::new(data.get(pos..).unwrap_or_default());
+            // A prefix that leads past the data is astray, as one that fails to decode.
+            let Some(rest) = data.get(pos..) else {
+                found = false;
+                break;
+            };
+            let mut reader = SliceReader::new(rest);
             match varint(&mut reader).ok().and_then(|len| usize::try_from(len).ok()) {
                 Some(len) => pos = pos.saturating_add(reader.position()).saturating_add(len),
                 None => {
@@ -766,8 +799,12 @@ impl Cursor {
                 header_count: 0,
             }));
         }
+        let index = self.index;
         match self.step(header, data, |_, _| {})? {
-            Ok(parsed) => Some(Ok(record_ref(header, data, &parsed.fields))),
+            Ok(parsed) => match record_ref(header, data, &parsed.fields, index) {
+                Ok(record) => Some(Ok(record)),
+                Err(problem) => self.fail(problem),
+            },
             Err(problem) => Some(Err(problem)),
         }
     }
@@ -835,18 +872,28 @@ fn record_timestamp(header: &BatchHeader, delta: i64) -> i64 {
     }
 }
 
-/// The borrowed view of a record `step` found in `data`.
+/// The borrowed view of record `index`, which `step` found in `data`.
+///
+/// `step` took every field's range from `data` itself, so the lookups
+/// cannot fail; were one to, the record is reported truncated rather than
+/// read with a field missing.
 #[inline]
-fn record_ref<'a>(header: &BatchHeader, data: &'a [u8], fields: &RecordFields) -> RecordRef<'a> {
-    RecordRef {
+fn record_ref<'a>(
+    header: &BatchHeader,
+    data: &'a [u8],
+    fields: &RecordFields,
+    index: u32,
+) -> std::result::Result<RecordRef<'a>, BatchProblem> {
+    let field = |r: Range<usize>| data.get(r).ok_or(BatchProblem::RecordTruncated { record: index });
+    Ok(RecordRef {
         offset: header.base_offset.wrapping_add(i64::from(fields.offset_delta)),
         timestamp: record_timestamp(header, fields.timestamp_delta),
         timestamp_type: header.timestamp_type(),
-        key: fields.key.clone().and_then(|r| data.get(r)),
-        value: fields.value.clone().and_then(|r| data.get(r)),
-        headers: data.get(fields.headers.clone()).unwrap_or_default(),
+        key: fields.key.clone().map(field).transpose()?,
+        value: fields.value.clone().map(field).transpose()?,
+        headers: field(fields.headers.clone())?,
         header_count: fields.header_count,
-    }
+    })
 }
 
 /// Iterator over the records of a [`RecordBatch`], as owned [`ConsumerRecord`]s.

@@ -178,7 +178,8 @@ impl BatchBuilder {
     ///
     /// [`Error::EmptyBatch`] when no record was appended; [`Error::UnsupportedCompression`] for a
     /// codec this build lacks; [`Error::Compression`] when the codec fails; [`Error::TooLarge`]
-    /// when the finished batch passes what a batch length can describe.
+    /// when the finished batch passes what a batch length can describe; [`Error::Internal`] should
+    /// topiclog break its own invariant (a bug).
     pub fn build(self) -> Result<RecordBatch> {
         if self.count == 0 {
             return Err(Error::EmptyBatch);
@@ -220,7 +221,7 @@ impl BatchBuilder {
             base_sequence: self.base_sequence,
             record_count: self.count,
         };
-        let crc = write_header(&header, &mut out);
+        let crc = write_header(&header, &mut out)?;
         Ok(RecordBatch::from_trusted(Bytes::from(out), BatchHeader { crc, ..header }, decompressed))
     }
 }
@@ -381,7 +382,7 @@ pub(crate) fn finish_batch(
         base_sequence: NO_SEQUENCE,
         record_count: records.count,
     };
-    let crc = write_header(&header, out);
+    let crc = write_header(&header, out)?;
     Ok(BatchHeader { crc, ..header })
 }
 
@@ -504,10 +505,15 @@ fn put_record(out: &mut Vec<u8>, record: &BorrowedRecord<'_>, sized: &SizedRecor
 
 /// Writes `header` into the first 61 bytes of `out` and the CRC of
 /// `out[21..]`; returns the CRC.
-pub(super) fn write_header(header: &BatchHeader, out: &mut [u8]) -> u32 {
-    let Some((h, _)) = out.split_first_chunk_mut::<RECORD_BATCH_OVERHEAD>() else {
-        // `build` always reserves the header first, so this cannot happen.
-        return 0;
+///
+/// # Errors
+///
+/// [`Error::Internal`] when `out` is shorter than a batch header: every
+/// caller reserves the header first.
+pub(super) fn write_header(header: &BatchHeader, out: &mut [u8]) -> Result<u32> {
+    let Some((h, records)) = out.split_first_chunk_mut::<RECORD_BATCH_OVERHEAD>() else {
+        debug_assert!(false, "batch buffer shorter than its header");
+        return Err(Error::Internal { invariant: "a batch buffer starts with room for its header" });
     };
     let mut at = 0;
     let mut put = |bytes: &[u8]| {
@@ -529,11 +535,12 @@ pub(super) fn write_header(header: &BatchHeader, out: &mut [u8]) -> u32 {
     put(&header.producer_epoch.to_be_bytes());
     put(&header.base_sequence.to_be_bytes());
     put(&header.record_count.to_be_bytes());
-    let crc = crc32c::crc32c(out.get(CRC_COVERED_FROM..).unwrap_or_default());
-    if let Some(dst) = out.get_mut(17..21) {
-        dst.copy_from_slice(&crc.to_be_bytes());
-    }
-    crc
+    // The fields fill the header exactly (so no `put` above fell outside it).
+    debug_assert_eq!(at, RECORD_BATCH_OVERHEAD);
+    // Constant ranges inside the 61-byte array: checked at compile time.
+    let crc = crc32c::crc32c_append(crc32c::crc32c(&h[CRC_COVERED_FROM..]), records);
+    h[17..CRC_COVERED_FROM].copy_from_slice(&crc.to_be_bytes());
+    Ok(crc)
 }
 
 /// Encoded length of a nullable field: -1 for null.

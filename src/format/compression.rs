@@ -106,7 +106,7 @@ pub(crate) fn compress(codec: Compression, input: &[u8], out: &mut Vec<u8>) -> R
         #[cfg(feature = "gzip")]
         Compression::Gzip => gzip::compress(input, out).map_err(|e| codec.failed("compression", e)),
         #[cfg(feature = "snappy")]
-        Compression::Snappy => snappy::compress(input, out).map_err(|e| codec.failed("compression", e)),
+        Compression::Snappy => snappy::compress(input, out),
         #[cfg(feature = "lz4")]
         Compression::Lz4 => lz4::compress(input, out).map_err(|e| codec.failed("compression", e)),
         #[cfg(feature = "zstd")]
@@ -123,7 +123,8 @@ pub(crate) fn decompress(codec: Compression, input: &[u8], limit: usize) -> Resu
         #[cfg(feature = "gzip")]
         Compression::Gzip => gzip::decompress(input, limit),
         #[cfg(feature = "snappy")]
-        Compression::Snappy => snappy::decompress(input, limit),
+        // Codec errors come back as `Error::Compression` already.
+        Compression::Snappy => Ok(snappy::decompress(input, limit)?),
         #[cfg(feature = "lz4")]
         Compression::Lz4 => lz4::decompress(input, limit),
         #[cfg(feature = "zstd")]
@@ -176,13 +177,24 @@ mod snappy {
     //! producers send), and we accept the official snappy framing as well.
     use std::io;
 
+    use crate::error::{Error, Result};
+
+    use super::Compression;
+
     const XERIAL_MAGIC: [u8; 8] = [0x82, b'S', b'N', b'A', b'P', b'P', b'Y', 0];
     const XERIAL_HEADER_LEN: usize = 16;
     /// snappy-java's default block size.
     const XERIAL_BLOCK: usize = 32 * 1024;
     const FRAMED_MAGIC: [u8; 10] = [0xff, 0x06, 0x00, 0x00, b's', b'N', b'a', b'P', b'p', b'Y'];
 
-    pub fn compress(input: &[u8], out: &mut Vec<u8>) -> io::Result<()> {
+    /// The room reserved in `out` for a block and its length prefix is not there.
+    const NO_ROOM: Error = Error::Internal { invariant: "a snappy block's room is reserved before it is written" };
+
+    fn failed(direction: &'static str) -> impl Fn(io::Error) -> Error + Copy {
+        move |e| Compression::Snappy.failed(direction, e)
+    }
+
+    pub fn compress(input: &[u8], out: &mut Vec<u8>) -> Result<()> {
         out.extend_from_slice(&XERIAL_MAGIC);
         out.extend_from_slice(&1i32.to_be_bytes());
         out.extend_from_slice(&1i32.to_be_bytes());
@@ -192,21 +204,25 @@ mod snappy {
             out.extend_from_slice(&[0; 4]);
             let start = out.len();
             out.resize(start + snap::raw::max_compress_len(block.len()), 0);
-            let n = enc.compress(block, out.get_mut(start..).unwrap_or_default())?;
+            let dst = out.get_mut(start..).ok_or(NO_ROOM)?;
+            let n = enc.compress(block, dst).map_err(|e| failed("compression")(e.into()))?;
             out.truncate(start + n);
-            let n = i32::try_from(n).map_err(io::Error::other)?;
-            if let Some(slot) = out.get_mut(len_at..start) {
-                slot.copy_from_slice(&n.to_be_bytes());
-            }
+            let n = i32::try_from(n).map_err(|e| failed("compression")(io::Error::other(e)))?;
+            out.get_mut(len_at..start).ok_or(NO_ROOM)?.copy_from_slice(&n.to_be_bytes());
         }
         Ok(())
     }
 
-    pub fn decompress(input: &[u8], limit: usize) -> io::Result<Vec<u8>> {
+    pub fn decompress(input: &[u8], limit: usize) -> Result<Vec<u8>> {
         if input.starts_with(&XERIAL_MAGIC) {
-            decompress_xerial(input.get(XERIAL_HEADER_LEN..).unwrap_or_default(), limit)
+            // A payload cut inside the 16-byte header is damaged, not empty.
+            let chunks = input
+                .get(XERIAL_HEADER_LEN..)
+                .ok_or_else(|| failed("decompression")(io::Error::other("xerial header truncated")))?;
+            decompress_xerial(chunks, limit)
         } else if input.starts_with(&FRAMED_MAGIC) {
             super::read_bounded(snap::read::FrameDecoder::new(input), input.len() * 2, limit)
+                .map_err(failed("decompression"))
         } else {
             let mut out = Vec::new();
             raw_block(input, limit, &mut out)?;
@@ -214,16 +230,16 @@ mod snappy {
         }
     }
 
-    fn decompress_xerial(mut chunks: &[u8], limit: usize) -> io::Result<Vec<u8>> {
+    fn decompress_xerial(mut chunks: &[u8], limit: usize) -> Result<Vec<u8>> {
+        let damaged = |what: &str| failed("decompression")(io::Error::other(what));
         let mut out = Vec::new();
         while !chunks.is_empty() {
             let (len, rest) =
-                chunks.split_first_chunk::<4>().ok_or_else(|| io::Error::other("xerial chunk length truncated"))?;
-            let len = usize::try_from(i32::from_be_bytes(*len))
-                .map_err(|_| io::Error::other("negative xerial chunk length"))?;
-            let block = rest.get(..len).ok_or_else(|| io::Error::other("xerial chunk runs past the data"))?;
+                chunks.split_first_chunk::<4>().ok_or_else(|| damaged("xerial chunk length truncated"))?;
+            let len = usize::try_from(i32::from_be_bytes(*len)).map_err(|_| damaged("negative xerial chunk length"))?;
+            let (block, next) = rest.split_at_checked(len).ok_or_else(|| damaged("xerial chunk runs past the data"))?;
             raw_block(block, limit, &mut out)?;
-            chunks = rest.get(len..).unwrap_or_default();
+            chunks = next;
         }
         Ok(out)
     }
@@ -233,19 +249,22 @@ mod snappy {
     const MAX_EXPANSION: usize = 22;
 
     /// Decompresses one raw snappy block, appending to `out`.
-    fn raw_block(block: &[u8], limit: usize, out: &mut Vec<u8>) -> io::Result<()> {
-        let n = snap::raw::decompress_len(block)?;
+    fn raw_block(block: &[u8], limit: usize, out: &mut Vec<u8>) -> Result<()> {
+        let damaged = failed("decompression");
+        let n = snap::raw::decompress_len(block).map_err(|e| damaged(e.into()))?;
         // The length prefix is only a claim: refuse one the block cannot
         // back before allocating for it.
         if n > block.len().saturating_mul(MAX_EXPANSION) {
-            return Err(io::Error::other(format!("block of {} bytes claims {n} decompressed bytes", block.len())));
+            let claim = format!("block of {} bytes claims {n} decompressed bytes", block.len());
+            return Err(damaged(io::Error::other(claim)));
         }
         if out.len() + n > limit {
-            return Err(io::Error::other(format!("decompressed size exceeds {limit} bytes")));
+            return Err(damaged(io::Error::other(format!("decompressed size exceeds {limit} bytes"))));
         }
         let start = out.len();
         out.resize(start + n, 0);
-        let written = snap::raw::Decoder::new().decompress(block, out.get_mut(start..).unwrap_or_default())?;
+        let dst = out.get_mut(start..).ok_or(NO_ROOM)?;
+        let written = snap::raw::Decoder::new().decompress(block, dst).map_err(|e| damaged(e.into()))?;
         out.truncate(start + written);
         Ok(())
     }

@@ -25,7 +25,8 @@ const KEPT_ATTRIBUTES: u16 = 0x3f;
 /// # Errors
 ///
 /// [`Error::UnsupportedCompression`] when the batch's codec is not in this
-/// build; [`Error::TooLarge`] when the rebuilt batch would not fit a batch.
+/// build; [`Error::TooLarge`] when the rebuilt batch would not fit a batch;
+/// [`Error::Internal`] should the header's room not be where it was reserved.
 pub(crate) fn rebuild_batch(
     original: &BatchHeader,
     kept: &[RecordRef<'_>],
@@ -78,13 +79,19 @@ pub(crate) fn rebuild_batch(
         record_count: len_i32(kept.len())?,
         ..*original
     };
-    write_header(&header, out.get_mut(start..).unwrap_or_default());
+    let batch =
+        out.get_mut(start..).ok_or(Error::Internal { invariant: "a rebuilt batch starts inside its buffer" })?;
+    write_header(&header, batch)?;
     Ok(())
 }
 
 /// Appends to `out` the header of `original` with no records, as Kafka keeps
 /// a batch whose records all went but whose offsets (or producer state) must
 /// survive: uncompressed, base and max timestamp both the original max.
+///
+/// # Errors
+///
+/// [`Error::Internal`] should the header's room not be where it was reserved.
 pub(crate) fn write_empty_batch(original: &BatchHeader, out: &mut Vec<u8>) -> Result<()> {
     let start = out.len();
     out.resize(start + RECORD_BATCH_OVERHEAD, 0);
@@ -99,7 +106,9 @@ pub(crate) fn write_empty_batch(original: &BatchHeader, out: &mut Vec<u8>) -> Re
         record_count: 0,
         ..*original
     };
-    write_header(&header, out.get_mut(start..).unwrap_or_default());
+    let batch =
+        out.get_mut(start..).ok_or(Error::Internal { invariant: "a rebuilt batch starts inside its buffer" })?;
+    write_header(&header, batch)?;
     Ok(())
 }
 

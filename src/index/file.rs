@@ -12,12 +12,15 @@ use crate::error::{Error, Result};
 
 /// One fixed-size entry type of an index file.
 pub trait Entry: Copy {
+    /// An entry's bytes in the file: a `[u8; N]`, so decoding and encoding
+    /// cannot run out of bytes.
+    type Raw: Copy + AsRef<[u8]> + for<'a> TryFrom<&'a [u8]>;
     /// Bytes per entry.
-    const SIZE: usize;
-    /// Decodes an entry of a segment with base offset `base`; `bytes` is `SIZE` long.
-    fn decode(bytes: &[u8], base: i64) -> Self;
-    /// Encodes into `out`, which is `SIZE` long.
-    fn encode(&self, base: i64, out: &mut [u8]);
+    const SIZE: usize = std::mem::size_of::<Self::Raw>();
+    /// Decodes an entry of a segment with base offset `base`.
+    fn decode(raw: Self::Raw, base: i64) -> Self;
+    /// Encodes for a segment with base offset `base`.
+    fn encode(&self, base: i64) -> Self::Raw;
     /// The value lookups search by (offset, or timestamp).
     fn key(&self) -> i64;
     /// The absolute offset the entry names.
@@ -72,6 +75,7 @@ impl<E: Entry> Index<E> {
             _entry: std::marker::PhantomData,
         };
         index.entries = index.count_valid_entries();
+        // No capacity: trimmed to its entries (`resize` never cuts below them).
         index.resize(capacity.unwrap_or(0))?;
         Ok(index)
     }
@@ -146,7 +150,9 @@ impl<E: Entry> Index<E> {
         if i >= self.entries {
             return None;
         }
-        self.bytes().get(i * E::SIZE..(i + 1) * E::SIZE).map(|b| E::decode(b, self.base_offset))
+        // A slot is exactly `SIZE` bytes, so the conversion cannot fail.
+        let raw = E::Raw::try_from(self.bytes().get(i * E::SIZE..(i + 1) * E::SIZE)?).ok()?;
+        Some(E::decode(raw, self.base_offset))
     }
 
     /// The last entry, if any.
@@ -177,7 +183,8 @@ impl<E: Entry> Index<E> {
             debug_assert!(false, "index mapping shorter than its capacity");
             return Err(Error::Internal { invariant: "an index mapping spans its capacity" });
         };
-        entry.encode(base, slot);
+        // `SIZE` is the size of `Raw`: the lengths match.
+        slot.copy_from_slice(entry.encode(base).as_ref());
         self.entries += 1;
         self.mark_unflushed(at, at + E::SIZE);
         Ok(())

@@ -14,27 +14,25 @@ pub struct OffsetPosition {
 }
 
 impl Entry for OffsetPosition {
-    const SIZE: usize = 8;
+    /// int32 relative offset, int32 position.
+    type Raw = [u8; 8];
 
     /// An entry of a damaged file can name an offset past `i64::MAX`: it
     /// wraps below the base offset, where the sanity check catches it.
-    fn decode(bytes: &[u8], base: i64) -> Self {
-        let word = |at: usize| bytes.get(at..at + 4).and_then(|b| <[u8; 4]>::try_from(b).ok()).unwrap_or_default();
+    fn decode(raw: [u8; 8], base: i64) -> Self {
+        let [r0, r1, r2, r3, p0, p1, p2, p3] = raw;
         OffsetPosition {
-            offset: base.wrapping_add(i64::from(u32::from_be_bytes(word(0)))),
-            position: u32::from_be_bytes(word(4)),
+            offset: base.wrapping_add(i64::from(u32::from_be_bytes([r0, r1, r2, r3]))),
+            position: u32::from_be_bytes([p0, p1, p2, p3]),
         }
     }
 
-    fn encode(&self, base: i64, out: &mut [u8]) {
+    fn encode(&self, base: i64) -> [u8; 8] {
         // Entries are pushed through `push_checked`: the relative offset fits.
         let relative = (self.offset - base) as u32;
-        if let Some(dst) = out.get_mut(0..4) {
-            dst.copy_from_slice(&relative.to_be_bytes());
-        }
-        if let Some(dst) = out.get_mut(4..8) {
-            dst.copy_from_slice(&self.position.to_be_bytes());
-        }
+        let [r0, r1, r2, r3] = relative.to_be_bytes();
+        let [p0, p1, p2, p3] = self.position.to_be_bytes();
+        [r0, r1, r2, r3, p0, p1, p2, p3]
     }
 
     fn key(&self) -> i64 {

@@ -15,28 +15,25 @@ pub struct TimestampOffset {
 }
 
 impl Entry for TimestampOffset {
-    const SIZE: usize = 12;
+    /// int64 timestamp, int32 relative offset.
+    type Raw = [u8; 12];
 
     /// An entry of a damaged file can name an offset past `i64::MAX`: it
     /// wraps below the base offset, where the sanity check catches it.
-    fn decode(bytes: &[u8], base: i64) -> Self {
-        let ts = bytes.get(0..8).and_then(|b| <[u8; 8]>::try_from(b).ok()).unwrap_or_default();
-        let rel = bytes.get(8..12).and_then(|b| <[u8; 4]>::try_from(b).ok()).unwrap_or_default();
+    fn decode(raw: [u8; 12], base: i64) -> Self {
+        let [t0, t1, t2, t3, t4, t5, t6, t7, r0, r1, r2, r3] = raw;
         TimestampOffset {
-            timestamp: i64::from_be_bytes(ts),
-            offset: base.wrapping_add(i64::from(u32::from_be_bytes(rel))),
+            timestamp: i64::from_be_bytes([t0, t1, t2, t3, t4, t5, t6, t7]),
+            offset: base.wrapping_add(i64::from(u32::from_be_bytes([r0, r1, r2, r3]))),
         }
     }
 
-    fn encode(&self, base: i64, out: &mut [u8]) {
+    fn encode(&self, base: i64) -> [u8; 12] {
         // Entries are pushed through `push_checked`: the relative offset fits.
         let relative = (self.offset - base) as u32;
-        if let Some(dst) = out.get_mut(0..8) {
-            dst.copy_from_slice(&self.timestamp.to_be_bytes());
-        }
-        if let Some(dst) = out.get_mut(8..12) {
-            dst.copy_from_slice(&relative.to_be_bytes());
-        }
+        let [t0, t1, t2, t3, t4, t5, t6, t7] = self.timestamp.to_be_bytes();
+        let [r0, r1, r2, r3] = relative.to_be_bytes();
+        [t0, t1, t2, t3, t4, t5, t6, t7, r0, r1, r2, r3]
     }
 
     fn key(&self) -> i64 {

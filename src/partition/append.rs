@@ -104,8 +104,8 @@ impl Partition {
     /// passes `max.message.bytes` or `segment.bytes`; [`Error::TooLarge`] when a field or the batch
     /// passes what the format can describe; [`Error::Compression`] when the log's codec fails to
     /// compress; [`Error::Io`] when writing, rolling or a `flush.messages` flush fails (the
-    /// partition is then poisoned). Nothing is written when an error other than [`Error::Io`] is
-    /// returned.
+    /// partition is then poisoned); [`Error::Internal`] on a broken internal invariant (a bug).
+    /// Nothing is written when an error other than [`Error::Io`] is returned.
     pub fn append(&self, records: &[Record]) -> Result<AppendResult> {
         self.append_records(records)
     }
@@ -249,7 +249,7 @@ impl Partition {
     /// `message.timestamp.{before,after}.max.ms`; [`Error::RecordBatchTooLarge`] past
     /// `max.message.bytes` or `segment.bytes`; [`Error::Closed`] after [`Partition::close`];
     /// [`Error::Poisoned`] after an earlier I/O failure; [`Error::Io`] when writing fails (the
-    /// partition is then poisoned).
+    /// partition is then poisoned); [`Error::Internal`] on a broken internal invariant (a bug).
     pub fn append_batch(&self, batch: RecordBatch) -> Result<AppendResult> {
         self.append_producer_batch(batch, Offsets::Assign)
     }
@@ -290,12 +290,13 @@ impl Partition {
         {
             return Err(null_key(i));
         }
-        let target = match config.compression_type {
-            CompressionType::Producer => h.compression(),
-            CompressionType::Codec(c) => Some(c),
+        // The codec to re-encode with, when the topic's differs from the producer's.
+        let recompress = match config.compression_type {
+            CompressionType::Codec(c) if Some(c) != h.compression() => Some(c),
+            CompressionType::Codec(_) | CompressionType::Producer => None,
         };
-        let mut batch = if target != h.compression() {
-            let mut builder = BatchBuilder::new(target.unwrap_or_default())
+        let mut batch = if let Some(target) = recompress {
+            let mut builder = BatchBuilder::new(target)
                 .base_offset(h.base_offset)
                 .producer(h.producer_id, h.producer_epoch, h.base_sequence)
                 .transactional(h.is_transactional());
@@ -307,13 +308,13 @@ impl Partition {
             batch
         };
         match config.message_timestamp_type {
-            TimestampType::LogAppendTime => batch.set_max_timestamp(TimestampType::LogAppendTime, now),
+            TimestampType::LogAppendTime => batch.set_max_timestamp(TimestampType::LogAppendTime, now)?,
             TimestampType::CreateTime => {
                 let (before, after) = (config.message_timestamp_before_max_ms, config.message_timestamp_after_max_ms);
                 check_timestamp_bounds(before, after, now, records.iter().map(|r| r.timestamp()))?;
                 let max = records.iter().map(|r| r.timestamp()).max().unwrap_or(-1);
                 if max != batch.max_timestamp() || batch.header().timestamp_type() != TimestampType::CreateTime {
-                    batch.set_max_timestamp(TimestampType::CreateTime, max);
+                    batch.set_max_timestamp(TimestampType::CreateTime, max)?;
                 }
             }
         }

@@ -91,9 +91,11 @@ impl Partition {
     ///
     /// [`Error::InvalidConfig`] when `cleanup.policy` does not compact or
     /// `options` are invalid; [`Error::CorruptSegment`] for a damaged batch in
-    /// a segment to clean (nothing is replaced); [`Error::Closed`],
+    /// a segment to clean (nothing is replaced); [`Error::MalformedBatch`] for
+    /// a control record whose key lacks its version and type; [`Error::Closed`],
     /// [`Error::Poisoned`]; [`Error::Io`] (a failure during a swap poisons
-    /// the partition: reopening completes or undoes the swap).
+    /// the partition: reopening completes or undoes the swap);
+    /// [`Error::Internal`] on a broken internal invariant (a bug).
     pub fn compact_with(&self, options: &CleanerOptions) -> Result<CompactionResult> {
         options.validate()?;
         let config = self.config();
@@ -178,7 +180,11 @@ impl Partition {
         };
         let mut txns = TxnTracker::new(facts.aborted);
         for group in groups {
-            let members: Vec<_> = to_clean.get(group).unwrap_or_default().to_vec();
+            // `group_by_size` returns ranges over `inputs`, one input per `to_clean` entry.
+            let members: Vec<_> = to_clean
+                .get(group)
+                .ok_or(Error::Internal { invariant: "a cleaning group is a range of the segments to clean" })?
+                .to_vec();
             let Some(((first_slot, _), (_, last_segment))) = members.first().zip(members.last()) else { continue };
             let base = first_slot.base_offset();
             let staged = LogSegment::create_staged(&self.inner.dir, base, config.segment_config())?;
@@ -297,12 +303,16 @@ impl Partition {
         let mut writer = self.inner.writer.lock();
         let list = self.snapshot();
         let at = list.slots.iter().position(|s| group.first().is_some_and(|g| Arc::ptr_eq(s, g)));
-        let intact = at.is_some_and(|at| {
-            let members = list.slots.get(at..at + group.len());
-            members.is_some_and(|m| m.iter().zip(group).all(|(a, b)| Arc::ptr_eq(a, b)))
-                && list.slots.len() > at + group.len()
+        // The slots before and after the group, when the group is still in
+        // the list, whole and in order, and is not the last (active) segment.
+        let around = at.and_then(|at| {
+            let (before, rest) = list.slots.split_at_checked(at)?;
+            let (members, after) = rest.split_at_checked(group.len())?;
+            let same = members.iter().zip(group).all(|(a, b)| Arc::ptr_eq(a, b));
+            (same && !after.is_empty()).then_some((before, after))
         });
-        let (Some(at), true) = (at, intact && writer.truncations == truncations && writer.poisoned.is_none()) else {
+        let (Some((before, after)), true) = (around, writer.truncations == truncations && writer.poisoned.is_none())
+        else {
             drop(writer);
             remove_segment_files(dir, base, CLEANED_SUFFIX)?;
             return Ok(false);
@@ -314,9 +324,9 @@ impl Partition {
         }
         let config = self.config();
         let replacement = Arc::new(SegmentSlot::lazy(dir.clone(), base, config.segment_config(), false));
-        let mut slots: Vec<Arc<SegmentSlot>> = list.slots.get(..at).unwrap_or_default().to_vec();
+        let mut slots: Vec<Arc<SegmentSlot>> = before.to_vec();
         slots.push(replacement);
-        slots.extend(list.slots.get(at + group.len()..).unwrap_or_default().iter().cloned());
+        slots.extend(after.iter().cloned());
         let swapped = (|| {
             let listed = slots.iter().map(|s| s.base_offset()).collect();
             self.write_state_listing(&mut writer, self.log_start_offset(), false, listed)?;

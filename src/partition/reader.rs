@@ -83,14 +83,20 @@ impl RecordReader {
     /// Damaged bytes at `position` of the chunk's file: reported with the
     /// file, and the reader moves to the next segment (or ends).
     fn damage(&mut self, position: u64, cause: Error) -> Error {
-        let error = match cause {
-            e @ Error::CorruptSegment { .. } => e,
-            e => Error::CorruptSegment {
-                path: self.chunk_segment.as_ref().map(|s| s.log_path()).unwrap_or_default(),
+        let error = match (cause, &self.chunk_segment) {
+            (e @ Error::CorruptSegment { .. }, _) => e,
+            (e, Some(segment)) => Error::CorruptSegment {
+                path: segment.log_path(),
                 position,
                 offset: self.next_offset,
                 source: Box::new(e.at_position(position)),
             },
+            // Batches in hand always come from a chunk, which names its
+            // segment; without one, report the damage without a file.
+            (e, None) => {
+                debug_assert!(false, "damaged batch without the segment it was read from");
+                e.at_position(position)
+            }
         };
         self.skip_damaged_segment();
         error

@@ -119,7 +119,10 @@ fn kept_prefix_of_batch(segment: &LogSegment, offset: i64) -> Result<Option<Reco
         return Ok(None);
     }
     let h = *batch.header();
-    let mut builder = BatchBuilder::new(h.compression().unwrap_or_default())
+    // An unknown codec cannot be re-encoded (`records` would refuse it below too).
+    let codec =
+        h.compression().ok_or(Error::UnsupportedCompression { position: None, codec_id: h.compression_id() })?;
+    let mut builder = BatchBuilder::new(codec)
         .base_offset(h.base_offset)
         .partition_leader_epoch(h.partition_leader_epoch)
         .producer(h.producer_id, h.producer_epoch, h.base_sequence)

@@ -106,8 +106,8 @@ impl LogFile {
     pub fn read_at(&self, position: u64, len: usize) -> Result<Bytes> {
         let mut buf = BytesMut::zeroed(len);
         let mut filled = 0;
-        while filled < len {
-            let dst = buf.get_mut(filled..).unwrap_or_default();
+        // `filled` never passes `len` (a read fills at most `dst`): loop while room is left.
+        while let Some(dst) = buf.get_mut(filled..).filter(|dst| !dst.is_empty()) {
             match self.file.read_at(dst, position + filled as u64) {
                 Ok(0) => break,
                 Ok(n) => filled += n,

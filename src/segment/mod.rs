@@ -744,8 +744,7 @@ impl LogSegment {
         let mut offsets: Option<(i64, i64)> = None;
         let (mut max_timestamp, mut offset_of_max_timestamp) = (NO_TIMESTAMP, -1);
         let mut at = 0usize;
-        while at < batches.len() {
-            let rest = batches.get(at..).unwrap_or_default();
+        while let Some(rest) = batches.get(at..).filter(|rest| !rest.is_empty()) {
             let header = BatchHeader::parse(rest).map_err(|e| e.at_position(position + at as u64))?;
             let size = header.size_in_bytes()? as usize;
             if size > rest.len() {
@@ -965,7 +964,12 @@ impl LogSegment {
         if header.is_control() || header.compression() != Some(Compression::None) {
             return Ok(Err(f));
         }
-        let records = batch.get(RECORD_BATCH_OVERHEAD..).unwrap_or_default();
+        // The caller verified the batch (header included), so this cannot fail.
+        let records = batch.get(RECORD_BATCH_OVERHEAD..).ok_or_else(|| {
+            let problem =
+                BatchProblem::Truncated { needed: RECORD_BATCH_OVERHEAD as u64, available: batch.len() as u64 };
+            self.damaged(position as u64, offset, Error::malformed(problem))
+        })?;
         match point_record(header, records, offset).map_err(|e| self.damaged(position as u64, offset, e))? {
             Some(record) => Ok(Ok(f(record))),
             None => Ok(Err(f)),
