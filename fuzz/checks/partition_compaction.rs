@@ -68,8 +68,12 @@ struct Run {
 
 impl Run {
     fn options(&self) -> PartitionOptions {
-        let config =
-            LogConfig::new().cleanup_policy(CleanupPolicy::Compact).segment_bytes(1 << 20).file_delete_delay_ms(0);
+        // Not Kafka's 10 MiB indexes: each reopen would scan them (see partition_model).
+        let config = LogConfig::new()
+            .cleanup_policy(CleanupPolicy::Compact)
+            .segment_bytes(1 << 20)
+            .segment_index_bytes(4096)
+            .file_delete_delay_ms(0);
         PartitionOptions { config, clock: self.clock.clone(), ..PartitionOptions::default() }
     }
 

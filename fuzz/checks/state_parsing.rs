@@ -156,7 +156,8 @@ fn template() -> &'static [(String, Vec<u8>)] {
     TEMPLATE.get_or_init(|| {
         let dir = scratch();
         let clock = Arc::new(ManualClock::new(NOW_MS));
-        let options = PartitionOptions { clock, ..PartitionOptions::default() };
+        let config = LogConfig::new().segment_index_bytes(4096);
+        let options = PartitionOptions { config, clock, ..PartitionOptions::default() };
         let p = Partition::open_with(dir.path(), options).unwrap();
         for (i, n) in [5, 5, 2].into_iter().enumerate() {
             let records: Vec<Record> = (0..n)
@@ -219,7 +220,13 @@ fn expected_error(e: &Error, read_only: bool) -> bool {
 }
 
 fn store_config() -> StoreConfig {
-    StoreConfig::new().clock(Arc::new(ManualClock::new(NOW_MS))).maintenance(false)
+    // Small indexes: opening a partition after an unclean shutdown scans
+    // its whole preallocated index, which at Kafka's 10 MiB is slow.
+    StoreConfig::new()
+        .set("log.index.size.max.bytes", "4096")
+        .unwrap()
+        .clock(Arc::new(ManualClock::new(NOW_MS)))
+        .maintenance(false)
 }
 
 /// `(topic, partition) → (log start, log end)` of every partition.
@@ -321,7 +328,7 @@ pub fn check(data: &[u8]) {
     // The partition directory on its own.
     let dir = p_dir.join(format!("{}-0", input.topic));
     let options = PartitionOptions {
-        config: LogConfig::new(),
+        config: LogConfig::new().segment_index_bytes(4096),
         clock: Arc::new(ManualClock::new(NOW_MS)),
         ..PartitionOptions::default()
     };
