@@ -177,6 +177,24 @@ fn time_truncate_to_offsets() {
     assert!(idx.is_empty());
 }
 
+/// Found by the `index_open` fuzz target: entries sharing an offset (the
+/// time index allows them) all go when truncating to that offset.
+#[test]
+fn time_truncate_to_removes_every_entry_of_the_offset() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut idx = TimeIndex::open(&dir.path().join("t.timeindex"), 0, Some(100 * 12)).unwrap();
+    idx.maybe_append(100, 1, false).unwrap();
+    idx.maybe_append(200, 5, false).unwrap();
+    idx.maybe_append(300, 5, false).unwrap();
+    idx.maybe_append(400, 6, false).unwrap();
+    assert_eq!(idx.len(), 4);
+    idx.truncate_to(5);
+    assert_eq!(idx.len(), 1);
+    assert_eq!(idx.last_entry(), to(100, 1));
+    idx.truncate_to(i64::MIN);
+    assert!(idx.is_empty());
+}
+
 fn write(path: &std::path::Path, entries: &[(i64, u32)]) {
     let mut b = Vec::new();
     for &(ts, rel) in entries {

@@ -205,11 +205,12 @@ impl<E: Entry> Index<E> {
         lo.checked_sub(1)
     }
 
-    /// Removes every entry whose offset is ≥ `offset` (SPEC §2.8).
+    /// Removes every entry whose offset is ≥ `offset` (SPEC §2.8). A time
+    /// index may hold several entries with one offset: all of them go.
     pub fn truncate_to(&mut self, offset: i64) {
-        let keep = match self.floor_slot(offset, E::offset) {
+        // The entries below `offset` are those at or below `offset - 1`.
+        let keep = match offset.checked_sub(1).and_then(|below| self.floor_slot(below, E::offset)) {
             None => 0,
-            Some(slot) if self.entry(slot).is_some_and(|e| e.offset() == offset) => slot,
             Some(slot) => slot + 1,
         };
         self.truncate_entries(keep);

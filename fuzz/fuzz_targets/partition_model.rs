@@ -1,0 +1,8 @@
+#![no_main]
+
+#[path = "../checks/partition_model.rs"]
+mod check;
+
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| check::check(data));
