@@ -161,8 +161,11 @@ fn copy_dir(from: &Path, to: &Path) {
     }
 }
 
-/// Offsets, keys and values from `offset` on, or the first read error.
-fn records_of(p: &topiclog::Partition) -> Result<Vec<(i64, Option<Vec<u8>>, Option<Vec<u8>>)>, Error> {
+/// A record's offset, key and value.
+type Read = (i64, Option<Vec<u8>>, Option<Vec<u8>>);
+
+/// The records from the log start on, or the first read error.
+fn records_of(p: &topiclog::Partition) -> Result<Vec<Read>, Error> {
     p.read_from(p.log_start_offset())?
         .map(|r| r.map(|r| (r.offset(), r.key().map(<[u8]>::to_vec), r.value().map(<[u8]>::to_vec))))
         .collect()
