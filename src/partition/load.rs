@@ -54,7 +54,8 @@ fn note(dir: &Path, base_offset: i64, cause: RecoveryCause) -> RecoveryReport {
 /// (Kafka's `log-start-offset-checkpoint` when adopting a Kafka data directory).
 ///
 /// `read_only`: change no file. Leftovers stay, an interrupted swap is not
-/// completed (the pre-swap segments are what is read), recovery cuts
+/// completed but read as if it were (its `.swap` segment in place of the
+/// group it replaces, as the next read-write open will have it), recovery cuts
 /// nothing (what it would cut is reported and left out), no state is written.
 pub(super) fn load(dir: &Path, config: &LogConfig, known_log_start: Option<i64>, read_only: bool) -> Result<Loaded> {
     if !read_only {
@@ -65,9 +66,24 @@ pub(super) fn load(dir: &Path, config: &LogConfig, known_log_start: Option<i64>,
     let clean = state.as_ref().is_some_and(|s| s.clean_shutdown);
     let state = state.unwrap_or_default();
     let mut reports = Vec::new();
-    let mut bases = scan_directory(dir, state.segments.as_deref(), &mut reports, read_only)?;
+    let (mut bases, swapped) = scan_directory(dir, state.segments.as_deref(), &mut reports, read_only)?;
     bases.sort_unstable();
     let seg_config = config.segment_config();
+    // A read-only open reads an interrupted swap's segment under its `.swap` name.
+    let open_segment = |base: i64| {
+        if swapped.contains(&base) {
+            LogSegment::open_swapped_read_only(dir, base, seg_config)
+        } else {
+            LogSegment::open(dir, base, seg_config, mode)
+        }
+    };
+    let lazy = |base: i64| -> Result<Arc<SegmentSlot>> {
+        if swapped.contains(&base) {
+            let (seg, _) = LogSegment::open_swapped_read_only(dir, base, seg_config)?;
+            return Ok(Arc::new(SegmentSlot::open_now(Arc::new(seg))));
+        }
+        Ok(Arc::new(SegmentSlot::lazy(dir.to_owned(), base, seg_config, read_only)))
+    };
 
     let mut slots: Vec<Arc<SegmentSlot>> = Vec::new();
     // Whether recovery cut damaged or torn data.
@@ -77,11 +93,11 @@ pub(super) fn load(dir: &Path, config: &LogConfig, known_log_start: Option<i64>,
         let last = bases.len().saturating_sub(1);
         for (i, &base) in bases.iter().enumerate() {
             if i == last {
-                let (seg, report) = LogSegment::open(dir, base, seg_config, mode)?;
+                let (seg, report) = open_segment(base)?;
                 reports.extend(report);
                 slots.push(Arc::new(SegmentSlot::open_now(Arc::new(seg))));
             } else {
-                slots.push(Arc::new(SegmentSlot::lazy(dir.to_owned(), base, seg_config, read_only)));
+                slots.push(lazy(base)?);
             }
         }
     } else {
@@ -112,10 +128,10 @@ pub(super) fn load(dir: &Path, config: &LogConfig, known_log_start: Option<i64>,
                 continue;
             }
             if i < first_to_recover {
-                slots.push(Arc::new(SegmentSlot::lazy(dir.to_owned(), base, seg_config, read_only)));
+                slots.push(lazy(base)?);
                 continue;
             }
-            let (seg, opened) = LogSegment::open(dir, base, seg_config, mode)?;
+            let (seg, opened) = open_segment(base)?;
             // Size limits are the appender's business: recovery is bounded by
             // each batch's own framing and the file size.
             let report = match opened {
@@ -233,14 +249,15 @@ fn missing_segments(
 
 /// Removes leftovers of interrupted work and index files without a `.log`,
 /// completes interrupted swaps of cleaned segments; returns the base offsets
-/// of the `.log` files. Refuses symbolic links in place of files topiclog
+/// of the `.log` files, and (read-only, where swaps are left as they are)
+/// those of the segments to read under their `.swap` name. Refuses symbolic links in place of files topiclog
 /// writes. `listed`: the segments the state file names.
 fn scan_directory(
     dir: &Path,
     listed: Option<&[i64]>,
     reports: &mut Vec<RecoveryReport>,
     read_only: bool,
-) -> Result<Vec<i64>> {
+) -> Result<(Vec<i64>, Vec<i64>)> {
     let mut logs = Vec::new();
     let mut indexes = Vec::new();
     let mut swaps = Vec::new();
@@ -261,6 +278,12 @@ fn scan_directory(
             continue;
         }
         if read_only && name.ends_with(SWAP_SUFFIX) {
+            if let Some(swapped) = name.strip_suffix(SWAP_SUFFIX)
+                && let Some(base) = base_offset_from_file_name(swapped)
+                && swapped.ends_with(LOG_SUFFIX)
+            {
+                swaps.push((base, path));
+            }
             continue;
         }
         if let Some(swapped) = name.strip_suffix(SWAP_SUFFIX) {
@@ -283,7 +306,18 @@ fn scan_directory(
             indexes.push((base, path));
         }
     }
+    let mut swapped = Vec::new();
     for (base, path) in swaps {
+        if read_only {
+            // As `complete_swap` would leave it, without renaming anything.
+            if let Ok(next_offset) = swap_contents(&path)? {
+                let end = group_end(base, next_offset, listed);
+                logs.retain(|&b| b < base || b >= end);
+                logs.push(base);
+                swapped.push(base);
+            }
+            continue;
+        }
         complete_swap(dir, base, &path, listed, &mut logs, reports)?;
     }
     for (base, path) in indexes {
@@ -291,7 +325,17 @@ fn scan_directory(
             remove_file_if_present(&path)?;
         }
     }
-    Ok(logs)
+    Ok((logs, swapped))
+}
+
+/// Where the group a swap at `base` replaces ends: at the next segment the
+/// state file lists (the cleaner lists the segments as they are after the
+/// swap before it starts one); without a list, as Kafka, at the swap's own end.
+fn group_end(base: i64, next_offset: Option<i64>, listed: Option<&[i64]>) -> i64 {
+    match listed {
+        Some(bases) if bases.contains(&base) => bases.iter().copied().find(|&b| b > base).unwrap_or(i64::MAX),
+        _ => next_offset.unwrap_or(base).max(base + 1),
+    }
 }
 
 /// Completes the swap of `path` (`<base>.log.swap`, a cleaned segment that
@@ -315,10 +359,7 @@ fn complete_swap(
             return remove_file_if_present(path);
         }
     };
-    let group_end = match listed {
-        Some(bases) if bases.contains(&base) => bases.iter().copied().find(|&b| b > base).unwrap_or(i64::MAX),
-        _ => next_offset.unwrap_or(base).max(base + 1),
-    };
+    let group_end = group_end(base, next_offset, listed);
     for &old in logs.iter().filter(|&&b| b > base && b < group_end) {
         for renamed in crate::segment::rename_segment_to_deleted(dir, old)? {
             remove_file_if_present(&renamed)?;

@@ -386,7 +386,20 @@ impl LogSegment {
         config: SegmentConfig,
         mode: OpenMode,
     ) -> Result<(Self, Option<RecoveryReport>)> {
-        Self::open_inner(dir, base_offset, config, mode, true)
+        Self::open_inner(dir, base_offset, config, mode, true, "")
+    }
+
+    /// Opens, read-only, the segment of an interrupted swap whose files
+    /// carry [`SWAP_SUFFIX`] (a read-write open would complete the swap by
+    /// renaming them): what a read-only open reads in place of the group it
+    /// replaces. Index files that are not there (already renamed) are
+    /// rebuilt in memory.
+    pub(crate) fn open_swapped_read_only(
+        dir: &Path,
+        base_offset: i64,
+        config: SegmentConfig,
+    ) -> Result<(Self, Option<RecoveryReport>)> {
+        Self::open_inner(dir, base_offset, config, OpenMode::ReadOnly, true, SWAP_SUFFIX)
     }
 
     /// Opens a sealed segment that was trusted (below the recovery point, or
@@ -398,7 +411,7 @@ impl LogSegment {
         base_offset: i64,
         config: SegmentConfig,
     ) -> Result<(Self, Option<RecoveryReport>)> {
-        Self::open_inner(dir, base_offset, config, OpenMode::ReadWrite, false)
+        Self::open_inner(dir, base_offset, config, OpenMode::ReadWrite, false, "")
     }
 
     fn open_inner(
@@ -407,16 +420,17 @@ impl LogSegment {
         config: SegmentConfig,
         mode: OpenMode,
         cut: bool,
+        suffix: &'static str,
     ) -> Result<(Self, Option<RecoveryReport>)> {
         let writable = mode == OpenMode::ReadWrite;
-        let log_path = segment_file(dir, base_offset, LOG_SUFFIX);
+        let log_path = staged_file(dir, base_offset, LOG_SUFFIX, suffix);
         let file = LogFile::open(&log_path, writable)?;
         let size = file.len()?;
         if size > MAX_SEGMENT_BYTES {
             return Err(Error::SegmentFull { path: log_path, size });
         }
-        let index_path = segment_file(dir, base_offset, INDEX_SUFFIX);
-        let time_path = segment_file(dir, base_offset, TIME_INDEX_SUFFIX);
+        let index_path = staged_file(dir, base_offset, INDEX_SUFFIX, suffix);
+        let time_path = staged_file(dir, base_offset, TIME_INDEX_SUFFIX, suffix);
         let missing = !index_path.exists() || !time_path.exists();
         let (offset_index, time_index) = if writable {
             (OffsetIndex::open(&index_path, base_offset, None)?, TimeIndex::open(&time_path, base_offset, None)?)
@@ -426,7 +440,8 @@ impl LogSegment {
                 TimeIndex::open_read_only(&time_path, base_offset, None)?,
             )
         };
-        let segment = Self::assemble(dir, base_offset, config, mode, file, size, offset_index, time_index);
+        let mut segment = Self::assemble(dir, base_offset, config, mode, file, size, offset_index, time_index);
+        segment.suffix = suffix;
         let healthy = !missing && segment.load_tail().is_ok();
         let report = if healthy { None } else { Some(segment.recover_with(cut, MAX_SEGMENT_BYTES)?) };
         Ok((segment, report))
