@@ -135,7 +135,9 @@ impl Store {
     /// processes' read-only opens share the directory; a read-write open
     /// excludes them (and they it). For inspection: the `topiclog` tool's
     /// `--describe`, `--list` and `get-offsets` use it. A compaction that a
-    /// crash interrupted mid-swap is seen as before the swap.
+    /// crash interrupted mid-swap is read as the next read-write open will
+    /// complete it (the cleaned segment in place of the ones it replaces),
+    /// without renaming anything.
     ///
     /// ```
     /// use topiclog::{Error, Record, Store, StoreConfig, TopicConfig};
