@@ -64,12 +64,18 @@ impl DirLock {
         if locked.contains(&canonical) {
             return Err(Error::Locked { path });
         }
-        let file = match File::open(&path) {
+        // Never through a symbolic link: it could lead out of the directory.
+        let opened = {
+            use std::os::unix::fs::OpenOptionsExt;
+            std::fs::OpenOptions::new().read(true).custom_flags(libc::O_NOFOLLOW).open(&path)
+        };
+        let file = match opened {
             Ok(file) => {
                 lock_file(&file, &path, false)?;
                 Some(file)
             }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+            // `Error::io` turns ELOOP (a symbolic link) into `Error::Symlink`.
             Err(e) => return Err(Error::io("open lock file", &path, e)),
         };
         locked.insert(canonical.clone());

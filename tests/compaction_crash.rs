@@ -13,6 +13,10 @@
 //! `TOPICLOG_COMPACTION_KILLS=N` sets the number of kills (default 60);
 //! `TOPICLOG_COMPACTION_SEED=S` the seed of the kill delays.
 
+mod common;
+
+use common::Rng;
+
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -36,22 +40,6 @@ fn config() -> LogConfig {
 fn again() -> CleanerOptions {
     // From the start each time, so every pass has segments to swap.
     CleanerOptions::new().first_dirty_offset(0)
-}
-
-/// Deterministic xorshift64.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
 }
 
 fn key(k: u64) -> Vec<u8> {

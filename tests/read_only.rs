@@ -208,3 +208,17 @@ fn an_interrupted_swap_is_read_as_the_read_write_open_completes_it() {
     let p = Partition::open(&dir, config()).unwrap();
     assert_eq!(records_of(&p).unwrap(), want, "the read-write open completes the swap");
 }
+
+#[cfg(unix)]
+#[test]
+fn a_lock_file_that_is_a_symbolic_link_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let outside = tempfile::tempdir().unwrap();
+    filled_store(dir.path()).close().unwrap();
+    let lock = dir.path().join(".lock");
+    std::fs::remove_file(&lock).unwrap();
+    std::fs::write(outside.path().join("elsewhere"), b"").unwrap();
+    std::os::unix::fs::symlink(outside.path().join("elsewhere"), &lock).unwrap();
+    let err = Store::open_read_only(dir.path(), quiet()).unwrap_err();
+    assert!(matches!(&err, Error::Symlink { path } if *path == lock), "{err}");
+}

@@ -25,6 +25,10 @@
 //! for a long run); `TOPICLOG_STORE_KILL_SEED=S` the seed, printed in every
 //! failure so that a round reproduces.
 
+mod common;
+
+use common::Rng;
+
 use std::collections::{BTreeMap, HashMap};
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
@@ -51,22 +55,6 @@ const STATE: &str = "state";
 const STATE_PARTITIONS: u32 = 2;
 const STATE_KEYS: u64 = 40;
 const GROUP: &str = "g";
-
-/// Deterministic xorshift64.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-}
 
 fn store_config() -> StoreConfig {
     // Small segments and indexes for every topic, `__consumer_offsets`

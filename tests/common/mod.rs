@@ -137,3 +137,20 @@ pub fn copy_fixture_dir(from: &Path, to: &Path) {
         }
     }
 }
+
+/// Deterministic xorshift64, for seeded random test schedules (the crash tests).
+pub struct Rng(pub u64);
+
+impl Rng {
+    pub fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+
+    /// Uniform in `0..n` (`n > 0`).
+    pub fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+}
