@@ -58,6 +58,11 @@ pub struct RecordReader {
     batch_position: u64,
     /// The reader met an error it cannot move past.
     ended: bool,
+    /// The log end offset when the chunk in hand was read: batches at or
+    /// past it may be in the segment file before the partition publishes
+    /// them (an append writes the segment, then moves the log end), and are
+    /// left for a later chunk.
+    chunk_end: i64,
 }
 
 impl RecordReader {
@@ -72,6 +77,7 @@ impl RecordReader {
             batch_end: next_offset,
             batch_position: 0,
             ended: false,
+            chunk_end: next_offset,
         }
     }
 
@@ -128,6 +134,11 @@ impl RecordReader {
             };
             if batch.last_offset() < self.next_offset {
                 continue;
+            }
+            if batch.base_offset() >= self.chunk_end {
+                // Written but not yet published: read again once it is.
+                self.batches = None;
+                return None;
             }
             let end = batch.next_offset();
             if batch.header().is_control() {
@@ -214,12 +225,14 @@ impl RecordReader {
     /// Reads the next chunk of batches from the log. `None` when the reader
     /// has caught up with the log end (or has ended).
     fn fill(&mut self) -> Option<Result<()>> {
-        if self.ended || self.next_offset >= self.partition.log_end_offset() {
+        let end = self.partition.log_end_offset();
+        if self.ended || self.next_offset >= end {
             return None;
         }
         match self.partition.read_chunk(self.next_offset, self.chunk_bytes) {
             Ok(None) => None,
             Ok(Some(chunk)) => {
+                self.chunk_end = end;
                 self.chunk_segment = Some(chunk.segment);
                 self.batches = Some(FileBatches::new_lazy(chunk.bytes, chunk.position));
                 Some(Ok(()))

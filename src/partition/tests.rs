@@ -57,6 +57,29 @@ fn point_reads_take_the_quick_path() {
     assert_eq!(p.read_record_at(end, |r| r.value().map(<[u8]>::to_vec)).unwrap(), Some(Some(b"compressed".to_vec())));
 }
 
+/// A batch in the segment file past the published log end (an append
+/// between writing the segment and moving the log end) is not returned by
+/// a reader: found by tests/concurrency_stress.rs, where a consumer then
+/// held a position past the log end and reset to `auto.offset.reset`.
+#[test]
+fn readers_stop_at_the_published_log_end() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = Partition::open(dir.path(), LogConfig::default()).unwrap();
+    p.append(&[Record::new().key("k").value("published")]).unwrap();
+    // The same batch again at offset 1, written as `append_locked` writes
+    // it, but the log end not yet moved (the base offset is outside the CRC).
+    let mut unpublished = p.read(0, u64::MAX).unwrap().to_vec();
+    unpublished[..8].copy_from_slice(&1i64.to_be_bytes());
+    p.inner.writer.lock().active.append(&unpublished).unwrap();
+    assert_eq!(p.log_end_offset(), 1);
+    let mut reader = p.read_from(0).unwrap();
+    assert_eq!(reader.next().transpose().unwrap().map(|r| r.offset()), Some(0));
+    assert!(reader.next().is_none(), "a record past the log end");
+    assert_eq!(reader.position(), 1);
+    let mut views = p.read_from(0).unwrap();
+    assert_eq!(views.for_each_view(|r| assert!(r.offset() < 1)).unwrap(), 1);
+}
+
 /// An I/O failure on a write path poisons the partition: later writes get
 /// `Poisoned` (reads still work) until it is reopened.
 #[test]
