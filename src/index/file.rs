@@ -51,6 +51,21 @@ pub struct Index<E> {
     _entry: std::marker::PhantomData<E>,
 }
 
+/// The largest index file opened: `segment.index.bytes` is at most
+/// `i32::MAX`, so anything larger was not written by topiclog or Kafka, and
+/// mapping or scanning it (a sparse file can claim terabytes) would not end.
+const MAX_INDEX_FILE_BYTES: u64 = i32::MAX as u64;
+
+fn refuse_absurd_size(path: &Path, len: u64) -> Result<()> {
+    if len > MAX_INDEX_FILE_BYTES {
+        return Err(Error::CorruptIndex {
+            path: path.to_owned(),
+            problem: format!("{len} bytes, more than the {MAX_INDEX_FILE_BYTES} an index can hold"),
+        });
+    }
+    Ok(())
+}
+
 impl<E: Entry> Index<E> {
     /// Opens (creating when missing) a writable index. With a capacity (an
     /// appendable index) the file is extended to it, rounded down to whole
@@ -64,6 +79,7 @@ impl<E: Entry> Index<E> {
         let file = crate::fsutil::open_read_write(path, "open index")?;
         crate::fsutil::note(crate::fsutil::FsEvent::Create(path));
         let len = file.metadata().map_err(|e| Error::io("stat index", path, e))?.len();
+        refuse_absurd_size(path, len)?;
         let map = map_file(&file, path)?;
         let mut index = Self {
             path: path.to_owned(),
@@ -84,6 +100,11 @@ impl<E: Entry> Index<E> {
     /// missing file reads as empty. With `capacity`, entries up to that size
     /// can be added (in memory).
     pub fn open_read_only(path: &Path, base_offset: i64, capacity: Option<u64>) -> Result<Self> {
+        match std::fs::metadata(path) {
+            Ok(meta) => refuse_absurd_size(path, meta.len())?,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(e) => return Err(Error::io("stat index", path, e)),
+        }
         let mut bytes = match std::fs::read(path) {
             Ok(b) => b,
             Err(e) if e.kind() == io::ErrorKind::NotFound => Vec::new(),
