@@ -63,6 +63,29 @@ pub(crate) fn open_read_write(path: &Path, op: &'static str) -> Result<File> {
         .map_err(|e| Error::io(op, path, e))
 }
 
+/// Reads the whole of `path`, never through a symbolic link (a link could
+/// lead outside the data directory: the error is then [`Error::Symlink`]);
+/// `Ok(None)` when it does not exist. Anything but a regular file — a FIFO
+/// planted there, a directory, a device — is refused rather than read:
+/// opening is non-blocking, so a FIFO cannot hang the caller.
+pub(crate) fn read_if_present(path: &Path) -> Result<Option<Vec<u8>>> {
+    use std::io::Read;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut file = match OpenOptions::new().read(true).custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK).open(path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(Error::io("open", path, e)),
+    };
+    let kind = file.metadata().map_err(|e| Error::io("stat", path, e))?.file_type();
+    if !kind.is_file() {
+        let problem = std::io::Error::new(std::io::ErrorKind::InvalidData, "not a regular file");
+        return Err(Error::io("read", path, problem));
+    }
+    let mut bytes = Vec::new();
+    file.read_to_end(&mut bytes).map_err(|e| Error::io("read", path, e))?;
+    Ok(Some(bytes))
+}
+
 /// Removes `path`; a file that is already gone is not an error.
 pub(crate) fn remove_file_if_present(path: &Path) -> Result<()> {
     note(FsEvent::Remove(path));

@@ -100,16 +100,13 @@ impl<E: Entry> Index<E> {
     /// missing file reads as empty. With `capacity`, entries up to that size
     /// can be added (in memory).
     pub fn open_read_only(path: &Path, base_offset: i64, capacity: Option<u64>) -> Result<Self> {
-        match std::fs::metadata(path) {
+        // The link's own size (a link is refused below, never followed).
+        match std::fs::symlink_metadata(path) {
             Ok(meta) => refuse_absurd_size(path, meta.len())?,
             Err(e) if e.kind() == io::ErrorKind::NotFound => {}
             Err(e) => return Err(Error::io("stat index", path, e)),
         }
-        let mut bytes = match std::fs::read(path) {
-            Ok(b) => b,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => Vec::new(),
-            Err(e) => return Err(Error::io("read index", path, e)),
-        };
+        let mut bytes = crate::fsutil::read_if_present(path)?.unwrap_or_default();
         bytes.truncate(bytes.len() / E::SIZE * E::SIZE);
         let mut index = Self {
             path: path.to_owned(),

@@ -381,7 +381,8 @@ fn complete_swap(
 /// The offset after the last batch of a `.log.swap` (`None` when it holds
 /// none), or why it cannot replace its segments (not whole, valid batches).
 fn swap_contents(path: &Path) -> Result<std::result::Result<Option<i64>, RecoveryCause>> {
-    let bytes = std::fs::read(path).map_err(|e| Error::io("read", path, e))?;
+    let bytes = crate::fsutil::read_if_present(path)?
+        .ok_or_else(|| Error::io("read", path, std::io::Error::from(std::io::ErrorKind::NotFound)))?;
     let mut batches = FileBatches::new(bytes::Bytes::from(bytes), 0);
     let mut next = None;
     for batch in batches.by_ref() {

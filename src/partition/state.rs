@@ -35,12 +35,11 @@ impl PartitionState {
     /// one written by Kafka).
     pub fn read(dir: &Path) -> Result<Option<Self>> {
         let path = state_path(dir);
-        let text = match std::fs::read_to_string(&path) {
-            Ok(t) => t,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-            Err(e) => return Err(Error::io("read", &path, e)),
-        };
         let corrupt = |problem: String| Error::CorruptState { path: path.clone(), problem };
+        let Some(bytes) = crate::fsutil::read_if_present(&path)? else {
+            return Ok(None);
+        };
+        let text = String::from_utf8(bytes).map_err(|e| corrupt(format!("not UTF-8 text: {e}")))?;
         let mut lines = text.lines();
         if lines.next() != Some("version 0") {
             return Err(corrupt("expected \"version 0\" on the first line".into()));

@@ -27,12 +27,11 @@ pub(crate) fn write(path: &Path, entries: &[(String, u32, i64)]) -> Result<()> {
 
 /// Reads a checkpoint; a missing or empty file has no entries.
 pub fn read(path: &Path) -> Result<Vec<(String, u32, i64)>> {
-    let text = match std::fs::read_to_string(path) {
-        Ok(t) => t,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(e) => return Err(Error::io("read", path, e)),
-    };
     let corrupt = |problem: String| Error::CorruptCheckpoint { path: path.to_owned(), problem };
+    let Some(bytes) = crate::fsutil::read_if_present(path)? else {
+        return Ok(Vec::new());
+    };
+    let text = String::from_utf8(bytes).map_err(|e| corrupt(format!("not UTF-8 text: {e}")))?;
     let mut lines = text.lines();
     match lines.next() {
         None => return Ok(Vec::new()),

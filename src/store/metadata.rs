@@ -32,6 +32,7 @@ pub(crate) fn meta_path(data_dir: &Path, topic: &str) -> PathBuf {
 impl TopicMeta {
     pub fn write(&self, data_dir: &Path, topic: &str) -> Result<()> {
         let dir = data_dir.join(META_DIR);
+        refuse_symlink(&dir)?;
         std::fs::create_dir_all(&dir).map_err(|e| Error::io("create directory", &dir, e))?;
         let mut text = format!("version=0\npartitions={}\ndeleting={}\n", self.partitions, self.deleting);
         match self.keyless {
@@ -47,8 +48,10 @@ impl TopicMeta {
     }
 
     pub fn read(path: &Path) -> Result<Self> {
-        let text = std::fs::read_to_string(path).map_err(|e| Error::io("read", path, e))?;
         let corrupt = |problem: String| Error::CorruptTopicMetadata { path: path.to_owned(), problem };
+        let bytes = crate::fsutil::read_if_present(path)?
+            .ok_or_else(|| Error::io("read", path, std::io::Error::from(std::io::ErrorKind::NotFound)))?;
+        let text = String::from_utf8(bytes).map_err(|e| corrupt(format!("not UTF-8 text: {e}")))?;
         let mut meta = TopicMeta {
             partitions: 0,
             keyless: KeylessStrategy::default(),
@@ -92,9 +95,14 @@ impl TopicMeta {
 
     /// Every `(topic, metadata file)` in the data directory. Files whose
     /// name is not a valid topic name followed by `.topic` are not topiclog's:
-    /// they are left alone and not listed.
-    pub fn list(data_dir: &Path) -> Result<Vec<(String, PathBuf)>> {
+    /// they are left alone and not listed. With `remove_leftovers`, temporary
+    /// files of writes a crash cut short are removed.
+    ///
+    /// A metadata directory that is a symbolic link is refused
+    /// ([`Error::Symlink`]): topic creation writes into it.
+    pub fn list(data_dir: &Path, remove_leftovers: bool) -> Result<Vec<(String, PathBuf)>> {
         let dir = data_dir.join(META_DIR);
+        refuse_symlink(&dir)?;
         let entries = match std::fs::read_dir(&dir) {
             Ok(e) => e,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
@@ -108,12 +116,22 @@ impl TopicMeta {
                 if validate_topic_name(topic).is_ok() {
                     out.push((topic.to_string(), entry.path()));
                 }
-            } else if name.ends_with(TEMP_SUFFIX) {
+            } else if remove_leftovers && name.ends_with(TEMP_SUFFIX) {
                 // A write cut short by a crash: the previous version stands.
                 let _ = std::fs::remove_file(entry.path());
             }
         }
         out.sort();
         Ok(out)
+    }
+}
+
+/// [`Error::Symlink`] when `path` is a symbolic link; a missing path is fine.
+fn refuse_symlink(path: &Path) -> Result<()> {
+    match std::fs::symlink_metadata(path) {
+        Ok(meta) if meta.file_type().is_symlink() => Err(Error::Symlink { path: path.to_owned() }),
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(Error::io("stat", path, e)),
     }
 }

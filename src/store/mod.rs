@@ -117,7 +117,8 @@ impl Store {
     /// metadata file cannot be parsed; [`Error::CorruptCheckpoint`] when one of Kafka's checkpoint
     /// files cannot be parsed; [`Error::InvalidPartitionCount`] when an adopted partition
     /// directory's number is not below [`Store::MAX_PARTITIONS`]; [`Error::Symlink`] when a
-    /// partition directory or segment file is a symbolic link; any error of opening a partition
+    /// partition directory, segment file, state file, checkpoint, the `topiclog-meta` directory or
+    /// a topic's metadata file is a symbolic link; any error of opening a partition
     /// ([`Partition::open_with`](crate::Partition::open_with)), such as [`Error::CorruptState`];
     /// [`Error::Io`] when creating, listing, reading or writing the directory's files fails.
     pub fn open(dir: impl AsRef<Path>, config: StoreConfig) -> Result<Self> {
@@ -512,8 +513,16 @@ fn load_topics(shared: &Shared, lock: &SharedLock) -> Result<()> {
     if !shared.read_only {
         remove_leftover_temp_files(dir)?;
     }
+    // Kafka's checkpoints are read only for directories adopted without a
+    // state file, but a damaged or linked one is refused at open, before
+    // anything relies on it or a checkpoint write replaces the evidence.
+    for name in
+        [checkpoint::RECOVERY_POINT_CHECKPOINT, checkpoint::LOG_START_CHECKPOINT, checkpoint::CLEANER_CHECKPOINT]
+    {
+        checkpoint::read(&dir.join(name))?;
+    }
     let mut known = BTreeMap::new();
-    for (name, path) in TopicMeta::list(dir)? {
+    for (name, path) in TopicMeta::list(dir, !shared.read_only)? {
         let meta = TopicMeta::read(&path)?;
         if meta.deleting {
             if !shared.read_only {
@@ -616,7 +625,8 @@ pub(crate) fn remove_deleted_dirs(dir: &Path) -> Result<usize> {
     for entry in entries {
         let entry = entry.map_err(|e| Error::io("list directory", dir, e))?;
         let name = entry.file_name().to_string_lossy().into_owned();
-        if name.ends_with(DELETE_SUFFIX) && entry.path().is_dir() {
+        // The entry's own type: a link named like a deleted directory is not ours.
+        if name.ends_with(DELETE_SUFFIX) && entry.file_type().is_ok_and(|t| t.is_dir()) {
             std::fs::remove_dir_all(entry.path()).map_err(|e| Error::io("remove directory", entry.path(), e))?;
             removed += 1;
         }
