@@ -122,7 +122,9 @@ impl Store {
     /// [`Error::Io`] when creating, listing, reading or writing the directory's files fails.
     pub fn open(dir: impl AsRef<Path>, config: StoreConfig) -> Result<Self> {
         let dir = dir.as_ref().to_path_buf();
-        std::fs::create_dir_all(&dir).map_err(|e| Error::io("create directory", &dir, e))?;
+        crate::faults::check(crate::faults::Op::Create, &dir)
+            .and_then(|()| std::fs::create_dir_all(&dir))
+            .map_err(|e| Error::io("create directory", &dir, e))?;
         let lock = SharedLock::new(DirLock::acquire(&dir)?);
         Self::open_locked(dir, config, lock, false)
     }
@@ -584,12 +586,16 @@ fn finish_deletion(dir: &Path, name: &str, partitions: u32) -> Result<()> {
         let from = dir.join(partition_dir_name(name, p));
         if from.exists() {
             let to = dir.join(deleted_dir_name(name, p, unique()));
-            std::fs::rename(&from, &to).map_err(|e| Error::io("rename for deletion", &from, e))?;
+            crate::faults::check_rename(&from, &to)
+                .and_then(|()| std::fs::rename(&from, &to))
+                .map_err(|e| Error::io("rename for deletion", &from, e))?;
         }
     }
     crate::fsutil::sync_dir(dir)?;
     let meta = meta_path(dir, name);
-    std::fs::remove_file(&meta).map_err(|e| Error::io("remove", &meta, e))
+    crate::faults::check(crate::faults::Op::Remove, &meta)
+        .and_then(|()| std::fs::remove_file(&meta))
+        .map_err(|e| Error::io("remove", &meta, e))
 }
 
 /// `<topic>-<partition>.<16 hex digits>-delete`, the topic cut short (as
@@ -617,7 +623,10 @@ pub(crate) fn remove_deleted_dirs(dir: &Path) -> Result<usize> {
         let entry = entry.map_err(|e| Error::io("list directory", dir, e))?;
         let name = entry.file_name().to_string_lossy().into_owned();
         if name.ends_with(DELETE_SUFFIX) && entry.path().is_dir() {
-            std::fs::remove_dir_all(entry.path()).map_err(|e| Error::io("remove directory", entry.path(), e))?;
+            let path = entry.path();
+            crate::faults::check(crate::faults::Op::Remove, &path)
+                .and_then(|()| std::fs::remove_dir_all(&path))
+                .map_err(|e| Error::io("remove directory", &path, e))?;
             removed += 1;
         }
     }
