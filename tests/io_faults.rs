@@ -208,11 +208,11 @@ fn run(case: &Case) -> Result<(), String> {
         let again = if topic == "__consumer_offsets" {
             s.commit_offsets("g", &[("t".to_string(), 0, 30)])
         } else {
-            s.existing_topic(topic)
-                .and_then(|t| t.send_to(0, Record::new().key("k0").value("after")))
-                .map(drop)
+            s.existing_topic(topic).and_then(|t| t.send_to(0, Record::new().key("k0").value("after"))).map(drop)
         };
-        if !matches!(&again, Err(Error::Poisoned { .. })) && !matches!(&again, Err(Error::ProducerAppend { source, .. }) if matches!(**source, Error::Poisoned { .. })) {
+        if !matches!(&again, Err(Error::Poisoned { .. }))
+            && !matches!(&again, Err(Error::ProducerAppend { source, .. }) if matches!(**source, Error::Poisoned { .. }))
+        {
             return Err(format!("partition {topic}-0 not poisoned after {e}: next write gave {again:?}"));
         }
     }
@@ -277,8 +277,17 @@ fn io_faults_at_every_write_path_fail_typed_poison_and_lose_nothing_acknowledged
     let mut failures = Vec::new();
     let mut by_kind: BTreeMap<String, usize> = BTreeMap::new();
     let cases = cases();
-    for case in &cases {
-        match run(case) {
+    // Cases are independent (faults are keyed by each case's directory) and
+    // mostly wait on fsyncs: four at a time.
+    let results: Vec<Result<(), String>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = cases
+            .chunks(cases.len().div_ceil(4))
+            .map(|chunk| scope.spawn(move || chunk.iter().map(run).collect::<Vec<_>>()))
+            .collect();
+        handles.into_iter().flat_map(|h| h.join().unwrap()).collect()
+    });
+    for (case, result) in cases.iter().zip(results) {
+        match result {
             Ok(()) => *by_kind.entry(case.kind.to_string()).or_default() += 1,
             Err(m) => failures.push(format!("{} × {}: {m}", case.path, case.kind)),
         }
