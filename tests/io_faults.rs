@@ -180,7 +180,8 @@ fn failed_path(e: &Error) -> Option<PathBuf> {
     }
 }
 
-fn run(case: &Case) -> Result<(), String> {
+/// Runs one cell; the number of calls the fault failed.
+fn run(case: &Case) -> Result<usize, String> {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path().to_path_buf();
     let mut store = Some(fixture(&root));
@@ -218,7 +219,8 @@ fn run(case: &Case) -> Result<(), String> {
     }
     drop(store);
     let reopened = Store::open(&root, config()).map_err(|e| format!("reopen failed: {e}"))?;
-    verify(&reopened).map_err(|m| format!("after reopen: {m}"))
+    verify(&reopened).map_err(|m| format!("after reopen: {m}"))?;
+    Ok(hits.len())
 }
 
 fn verify(store: &Store) -> Result<(), String> {
@@ -278,23 +280,30 @@ fn io_faults_at_every_write_path_fail_typed_poison_and_lose_nothing_acknowledged
     let mut by_kind: BTreeMap<String, usize> = BTreeMap::new();
     let cases = cases();
     // Cases are independent (faults are keyed by each case's directory) and
-    // mostly wait on fsyncs: four at a time.
-    let results: Vec<Result<(), String>> = std::thread::scope(|scope| {
+    // mostly wait on fsyncs: eight at a time.
+    let results: Vec<Result<usize, String>> = std::thread::scope(|scope| {
         let handles: Vec<_> = cases
-            .chunks(cases.len().div_ceil(4))
+            .chunks(cases.len().div_ceil(8))
             .map(|chunk| scope.spawn(move || chunk.iter().map(run).collect::<Vec<_>>()))
             .collect();
         handles.into_iter().flat_map(|h| h.join().unwrap()).collect()
     });
     for (case, result) in cases.iter().zip(results) {
         match result {
-            Ok(()) => *by_kind.entry(case.kind.to_string()).or_default() += 1,
+            Ok(hits) => {
+                let errno = match case.errno {
+                    ENOSPC => "ENOSPC",
+                    EIO => "EIO",
+                    _ => "ENOMEM",
+                };
+                *by_kind.entry(format!("{errno} on {:?}", case.op)).or_default() += hits;
+            }
             Err(m) => failures.push(format!("{} × {}: {m}", case.path, case.kind)),
         }
     }
     let summary: Vec<String> = by_kind.iter().map(|(k, n)| format!("{k}: {n}")).collect();
     println!(
-        "io_faults: {} of {} cells pass in {:.1?} ({})",
+        "io_faults: {} of {} cells pass in {:.1?}; faults injected: {}",
         cases.len() - failures.len(),
         cases.len(),
         started.elapsed(),
