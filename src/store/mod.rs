@@ -249,7 +249,22 @@ impl Store {
             deleting: false,
         };
         meta.write(&self.shared.dir, name)?;
-        let topic = Topic::open(self.shared.home(&self.lock), name, partitions, overrides, config, meta.keyless)?;
+        let topic = match Topic::open(self.shared.home(&self.lock), name, partitions, overrides, config, meta.keyless) {
+            Ok(topic) => topic,
+            Err(e) => {
+                // Undo the commit point, so that the create can be retried
+                // in this process (with the metadata left, a retry would
+                // find the topic existing but not open). Best effort: if
+                // the removal fails too, the next open creates the topic.
+                let path = meta_path(&self.shared.dir, name);
+                if crate::fsutil::remove_file_if_present(&path).is_ok()
+                    && let Some(dir) = path.parent()
+                {
+                    let _ = crate::fsutil::sync_dir(dir);
+                }
+                return Err(e);
+            }
+        };
         topics.insert(name.to_string(), topic.clone());
         Ok(topic)
     }
