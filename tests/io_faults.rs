@@ -67,6 +67,8 @@ struct Case {
     op: Op,
     errno: i32,
     action: Action,
+    /// Matching calls let through before the fault fires.
+    skip: u64,
     /// The topic whose partition 0 must be poisoned afterwards.
     poisons: Option<&'static str>,
 }
@@ -126,7 +128,7 @@ const ENOMEM: i32 = libc::ENOMEM;
 
 #[rustfmt::skip]
 fn cases() -> Vec<Case> {
-    let c = |path, kind, prefix, contains, op, errno, action: Action, poisons| Case { path, kind, prefix, contains, op, errno, action, poisons };
+    let c = |path, kind, prefix, contains, op, errno, action: Action, poisons| Case { path, kind, prefix, contains, op, errno, action, skip: 0, poisons };
     vec![
         c("append", "ENOSPC write", "t-0", Some(".log"), Op::Write, ENOSPC, small_append, Some("t")),
         c("append", "EIO write", "t-0", Some(".log"), Op::Write, EIO, large_append, Some("t")),
@@ -142,6 +144,7 @@ fn cases() -> Vec<Case> {
         c("checkpoint", "EIO fsync", ".", None, Op::Sync, EIO, close, None),
         c("checkpoint", "failed rename", ".", None, Op::Rename, EIO, close, None),
         c("state file", "ENOSPC write", "t-0/.", None, Op::Write, ENOSPC, delete_records, Some("t")),
+        c("state file (close)", "ENOSPC write", "t-0/.", None, Op::Write, ENOSPC, close, None),
         c("state file", "EIO fsync", "t-0/.", None, Op::Sync, EIO, delete_records, Some("t")),
         c("state file", "failed rename", "t-0/.", None, Op::Rename, EIO, delete_records, Some("t")),
         c("topic create", "ENOSPC write", "topiclog-meta/.", None, Op::Write, ENOSPC, create_topic, None),
@@ -161,6 +164,8 @@ fn cases() -> Vec<Case> {
         c("compaction", "failed mmap", "c-0", Some(".cleaned"), Op::Mmap, ENOMEM, compact, None),
         c("compaction swap", "failed rename .swap", "c-0", Some(".swap"), Op::Rename, EIO, compact, Some("c")),
         c("compaction swap", "failed rename .deleted", "c-0", Some(".deleted"), Op::Rename, EIO, compact, Some("c")),
+        // The three renames to `.swap` pass; the first from `.swap` to the final name fails.
+        Case { skip: 3, ..c("compaction swap", "failed rename to final", "c-0", Some(".swap"), Op::Rename, EIO, compact, Some("c")) },
         c("compaction swap", "EIO fsync dir", "c-0", None, Op::SyncDir, EIO, compact, Some("c")),
         c("compaction swap", "ENOSPC state write", "c-0/.", None, Op::Write, ENOSPC, compact, Some("c")),
         c("offset commit", "ENOSPC write", "__consumer_offsets-0", Some(".log"), Op::Write, ENOSPC, commit, Some("__consumer_offsets")),
@@ -186,7 +191,7 @@ fn run(case: &Case) -> Result<usize, String> {
     let root = dir.path().to_path_buf();
     let mut store = Some(fixture(&root));
     let prefix = PathBuf::from(format!("{}/{}", root.display(), case.prefix));
-    let mut fault = Fault::new(&prefix, case.op, case.errno);
+    let mut fault = Fault::new(&prefix, case.op, case.errno).after(case.skip);
     if let Some(text) = case.contains {
         fault = fault.contains(text);
     }
