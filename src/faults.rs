@@ -216,7 +216,8 @@ mod registry {
     pub fn watch(prefix: impl AsRef<Path>) {
         let prefix = prefix.as_ref();
         let mut state = state();
-        if !state.logs.iter().any(|(p, _)| p == prefix) {
+        // Byte equality: `Path`'s `==` ignores a trailing `/.`, which matters here.
+        if !state.logs.iter().any(|(p, _)| p.as_os_str() == prefix.as_os_str()) {
             state.logs.push((prefix.to_path_buf(), Vec::new()));
         }
     }
@@ -245,5 +246,35 @@ mod registry {
     #[must_use]
     pub fn injected(prefix: impl AsRef<Path>) -> Vec<Call> {
         calls(prefix).into_iter().filter(|c| c.injected.is_some()).collect()
+    }
+}
+
+#[cfg(all(test, feature = "fault-injection"))]
+mod tests {
+    use std::path::Path;
+
+    use super::*;
+
+    #[test]
+    fn faults_fire_by_prefix_skip_and_times_and_calls_are_recorded() {
+        let root = Path::new("/faults-unit-test");
+        arm(Fault::new(root.join("a/."), Op::Write, libc::ENOSPC).contains("tmp").after(1).times(1));
+        // Another directory, another operation, a name without "tmp": untouched.
+        assert!(check(Op::Write, Path::new("/faults-unit-test-b/.x.tmp")).is_ok());
+        assert!(check(Op::Sync, &root.join("a/.x.tmp")).is_ok());
+        assert!(check(Op::Write, &root.join("a/.x.log")).is_ok());
+        // Skipped once, fired once, then spent.
+        assert!(check(Op::Write, &root.join("a/.x.tmp")).is_ok());
+        let e = check(Op::Write, &root.join("a/.x.tmp")).unwrap_err();
+        assert_eq!(e.raw_os_error(), Some(libc::ENOSPC));
+        assert!(check(Op::Write, &root.join("a/.x.tmp")).is_ok());
+        // A rename matches on either name.
+        arm(Fault::new(root.join("a"), Op::Rename, libc::EIO).contains(".swap"));
+        assert!(check_rename(&root.join("a/1.log.cleaned"), &root.join("a/1.log.swap")).is_err());
+        assert_eq!(calls(root).len(), 6, "{:?}", calls(root));
+        assert_eq!(injected(root).len(), 2);
+        forget(root);
+        assert!(check_rename(&root.join("a/1.log.cleaned"), &root.join("a/1.log.swap")).is_ok());
+        assert!(calls(root).is_empty());
     }
 }
