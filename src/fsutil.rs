@@ -6,6 +6,7 @@ use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::error::{Error, Result};
+use crate::faults::{self, Op};
 
 /// How temporary files of [`write_atomically`] end; whoever opens a
 /// directory removes such files, left by a crash.
@@ -30,17 +31,21 @@ pub(crate) fn write_atomically(path: &Path, contents: &[u8]) -> Result<()> {
 fn write_and_rename(tmp: &Path, path: &Path, contents: &[u8]) -> Result<()> {
     {
         // A fresh name, never an existing file (or a symlink planted there).
-        let mut f =
-            OpenOptions::new().write(true).create_new(true).open(tmp).map_err(|e| Error::io("create", tmp, e))?;
+        let mut f = faults::check(Op::Create, tmp)
+            .and_then(|()| OpenOptions::new().write(true).create_new(true).open(tmp))
+            .map_err(|e| Error::io("create", tmp, e))?;
         note(FsEvent::Create(tmp));
-        f.write_all(contents).map_err(|e| Error::io("write", tmp, e))?;
+        faults::check(Op::Write, tmp).and_then(|()| f.write_all(contents)).map_err(|e| Error::io("write", tmp, e))?;
+        faults::check(Op::Sync, tmp).map_err(|e| Error::io("fsync", tmp, e))?;
         if real_sync() {
             f.sync_all().map_err(|e| Error::io("fsync", tmp, e))?;
         }
         note(FsEvent::SyncFile(tmp));
     }
     note(FsEvent::Rename(tmp, path));
-    std::fs::rename(tmp, path).map_err(|e| Error::io("rename", tmp, e))?;
+    faults::check_rename(tmp, path)
+        .and_then(|()| std::fs::rename(tmp, path))
+        .map_err(|e| Error::io("rename", tmp, e))?;
     if let Some(dir) = path.parent() {
         sync_dir(dir)?;
     }
@@ -53,6 +58,7 @@ fn write_and_rename(tmp: &Path, path: &Path, contents: &[u8]) -> Result<()> {
 /// descriptor does not reach exec'd children.
 pub(crate) fn open_read_write(path: &Path, op: &'static str) -> Result<File> {
     use std::os::unix::fs::OpenOptionsExt;
+    faults::check(Op::Open, path).map_err(|e| Error::io(op, path, e))?;
     OpenOptions::new()
         .read(true)
         .write(true)
@@ -71,7 +77,9 @@ pub(crate) fn open_read_write(path: &Path, op: &'static str) -> Result<File> {
 pub(crate) fn read_if_present(path: &Path) -> Result<Option<Vec<u8>>> {
     use std::io::Read;
     use std::os::unix::fs::OpenOptionsExt;
-    let mut file = match OpenOptions::new().read(true).custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK).open(path) {
+    let opened = faults::check(Op::Open, path)
+        .and_then(|()| OpenOptions::new().read(true).custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK).open(path));
+    let mut file = match opened {
         Ok(f) => f,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
         Err(e) => return Err(Error::io("open", path, e)),
@@ -89,7 +97,7 @@ pub(crate) fn read_if_present(path: &Path) -> Result<Option<Vec<u8>>> {
 /// Removes `path`; a file that is already gone is not an error.
 pub(crate) fn remove_file_if_present(path: &Path) -> Result<()> {
     note(FsEvent::Remove(path));
-    match std::fs::remove_file(path) {
+    match faults::check(Op::Remove, path).and_then(|()| std::fs::remove_file(path)) {
         Ok(()) => Ok(()),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
         Err(e) => Err(Error::io("remove", path, e)),
@@ -98,6 +106,7 @@ pub(crate) fn remove_file_if_present(path: &Path) -> Result<()> {
 
 /// fsyncs a directory, making the names of files created or renamed in it durable.
 pub(crate) fn sync_dir(dir: &Path) -> Result<()> {
+    faults::check(Op::SyncDir, dir).map_err(|e| Error::io("fsync directory", dir, e))?;
     if real_sync() {
         let d = File::open(dir).map_err(|e| Error::io("open directory", dir, e))?;
         d.sync_all().map_err(|e| Error::io("fsync directory", dir, e))?;

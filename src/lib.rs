@@ -143,6 +143,7 @@ mod clients;
 #[cfg(test)]
 mod crash_sim;
 mod dirlock;
+mod faults;
 mod fsutil;
 mod notify;
 
@@ -179,6 +180,16 @@ pub use partitioner::{KeylessStrategy, murmur2, partition_for_key};
 pub use segment::{RecoveryCause, RecoveryReport};
 pub use store::{ConfigEntry, ConfigSource, MaintenanceError, MaintenanceReport, MaintenanceTask, Store, StoreConfig};
 pub use topic::{PartitionDescription, SendResult, Topic, TopicConfig};
+
+/// Fault injection at the storage seam (the `fault-injection` feature, for
+/// topiclog's own I/O-fault tests): fail any file operation under a
+/// directory with a chosen errno, and see every call made there. Not a
+/// stable API.
+#[cfg(feature = "fault-injection")]
+#[doc(hidden)]
+pub mod fault_injection {
+    pub use crate::faults::{Call, Fault, Op, arm, calls, disarm, forget, injected, watch};
+}
 
 /// The README's Rust examples compile and run as doctests.
 #[cfg(doctest)]

@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use memmap2::MmapMut;
 
 use crate::error::{Error, Result};
+use crate::faults::{self, Op};
 
 /// One fixed-size entry type of an index file.
 pub trait Entry: Copy {
@@ -268,7 +269,9 @@ impl<E: Entry> Index<E> {
                 // No msync first: writes through a shared mapping are already
                 // in the page cache that `set_len` keeps or cuts, and a
                 // synchronous msync here made every roll wait on the disk.
-                file.set_len(new_len as u64).map_err(|e| Error::io("resize index", &self.path, e))?;
+                faults::check(Op::SetLen, &self.path)
+                    .and_then(|()| file.set_len(new_len as u64))
+                    .map_err(|e| Error::io("resize index", &self.path, e))?;
                 *map = map_file(file, &self.path)?;
             }
         }
@@ -294,6 +297,9 @@ impl<E: Entry> Index<E> {
         let mut range = self.unflushed.lock();
         let Some((from, to)) = *range else { return Ok(()) };
         let to = to.min(map.len());
+        if from < to {
+            faults::check(Op::Sync, &self.path).map_err(|e| Error::io("msync index", &self.path, e))?;
+        }
         if from < to && crate::fsutil::real_sync() {
             map.flush_range(from, to - from).map_err(|e| Error::io("msync index", &self.path, e))?;
         }
@@ -349,7 +355,7 @@ fn map_file(file: &File, path: &Path) -> Result<MmapMut> {
     // only through `resize`, which remaps right after; other processes (and
     // other handles in this one) are kept out of the partition directory by
     // its own lock (`.lock`, see src/dirlock.rs and UNSAFE.md).
-    let map = unsafe { MmapMut::map_mut(file) };
+    let map = faults::check(Op::Mmap, path).and_then(|()| unsafe { MmapMut::map_mut(file) });
     let map = map.map_err(|e| Error::io("mmap index", path, e))?;
     // Index pages are touched one entry at a time and binary-searched: the
     // kernel's read-ahead (megabytes on some disks) would make the first

@@ -59,7 +59,9 @@ fn note(dir: &Path, base_offset: i64, cause: RecoveryCause) -> RecoveryReport {
 /// nothing (what it would cut is reported and left out), no state is written.
 pub(super) fn load(dir: &Path, config: &LogConfig, known_log_start: Option<i64>, read_only: bool) -> Result<Loaded> {
     if !read_only {
-        std::fs::create_dir_all(dir).map_err(|e| Error::io("create directory", dir, e))?;
+        crate::faults::check(crate::faults::Op::Create, dir)
+            .and_then(|()| std::fs::create_dir_all(dir))
+            .map_err(|e| Error::io("create directory", dir, e))?;
     }
     let mode = if read_only { OpenMode::ReadOnly } else { OpenMode::ReadWrite };
     let state = PartitionState::read(dir)?;
@@ -370,7 +372,9 @@ fn complete_swap(
     remove_file_if_present(&segment_file(dir, base, TIME_INDEX_SUFFIX))?;
     let target = segment_file(dir, base, LOG_SUFFIX);
     crate::fsutil::note(crate::fsutil::FsEvent::Rename(path, &target));
-    std::fs::rename(path, &target).map_err(|e| Error::io("complete .swap", path, e))?;
+    crate::faults::check_rename(path, &target)
+        .and_then(|()| std::fs::rename(path, &target))
+        .map_err(|e| Error::io("complete .swap", path, e))?;
     crate::fsutil::sync_dir(dir)?;
     if !logs.contains(&base) {
         logs.push(base);

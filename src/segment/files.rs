@@ -10,6 +10,7 @@ use bytes::{Bytes, BytesMut};
 use memmap2::Mmap;
 
 use crate::error::{Error, Result};
+use crate::faults::{self, Op};
 
 /// Suffix of a segment's record-batch file.
 pub const LOG_SUFFIX: &str = ".log";
@@ -53,6 +54,7 @@ pub(crate) struct LogFile {
 impl LogFile {
     /// Creates an empty `.log`; fails if one exists.
     pub fn create(path: &Path) -> Result<Self> {
+        faults::check(Op::Create, path).map_err(|e| Error::io("create segment log", path, e))?;
         let file = OpenOptions::new()
             .read(true)
             .write(true)
@@ -66,6 +68,9 @@ impl LogFile {
 
     /// Opens an existing `.log`.
     pub fn open(path: &Path, writable: bool) -> Result<Self> {
+        if writable {
+            faults::check(Op::Open, path).map_err(|e| Error::io("open segment log", path, e))?;
+        }
         let file = OpenOptions::new()
             .read(true)
             .write(writable)
@@ -99,7 +104,9 @@ impl LogFile {
         if !self.writable {
             return Err(Error::ReadOnly { path: self.path.clone() });
         }
-        self.file.write_all_at(data, position).map_err(|e| Error::io("write segment log", &self.path, e))
+        faults::check(Op::Write, &self.path)
+            .and_then(|()| self.file.write_all_at(data, position))
+            .map_err(|e| Error::io("write segment log", &self.path, e))
     }
 
     /// Reads up to `len` bytes at `position`; fewer when the file ends first.
@@ -124,11 +131,14 @@ impl LogFile {
         if !self.writable {
             return Err(Error::ReadOnly { path: self.path.clone() });
         }
-        self.file.set_len(len).map_err(|e| Error::io("truncate segment log", &self.path, e))
+        faults::check(Op::SetLen, &self.path)
+            .and_then(|()| self.file.set_len(len))
+            .map_err(|e| Error::io("truncate segment log", &self.path, e))
     }
 
     /// fsyncs the data (and the size, which `fdatasync` covers when it changed).
     pub fn sync(&self) -> Result<()> {
+        faults::check(Op::Sync, &self.path).map_err(|e| Error::io("fsync segment log", &self.path, e))?;
         if crate::fsutil::real_sync() {
             self.file.sync_data().map_err(|e| Error::io("fsync segment log", &self.path, e))?;
         }
@@ -159,7 +169,8 @@ impl LogFile {
         // file that replaces it by rename, so the mapped inode keeps its size
         // for as long as any `Bytes` view of it lives. Other processes are
         // kept out by the partition directory's lock (UNSAFE.md).
-        let map = unsafe { memmap2::MmapOptions::new().len(len as usize).map(&self.file) };
+        let map = faults::check(Op::Mmap, &self.path)
+            .and_then(|()| unsafe { memmap2::MmapOptions::new().len(len as usize).map(&self.file) });
         let map: Mmap = map.map_err(|e| Error::io("mmap segment log", &self.path, e))?;
         Ok(Bytes::from_owner(map))
     }
@@ -177,6 +188,7 @@ impl LogFile {
             return Err(Error::SegmentFull { path: self.path.clone(), size: len });
         };
         use std::os::fd::AsRawFd;
+        faults::check(Op::Write, &self.path).map_err(|e| Error::io("preallocate segment log", &self.path, e))?;
         // SAFETY: not a mapping, but a plain system call on a descriptor this
         // struct owns; it reads no memory of ours.
         let rc = unsafe { libc::fallocate(self.file.as_raw_fd(), 0, 0, len) };
@@ -199,7 +211,8 @@ impl LogFile {
         // which no reader touches, inside blocks reserved by `preallocate`.
         // The file is shrunk (trimmed) only after this mapping is dropped.
         // Other processes are kept out by the partition directory's lock.
-        let map = unsafe { memmap2::MmapOptions::new().offset(offset).len(len as usize).map_mut(&self.file) };
+        let map = faults::check(Op::Mmap, &self.path)
+            .and_then(|()| unsafe { memmap2::MmapOptions::new().offset(offset).len(len as usize).map_mut(&self.file) });
         map.map_err(|e| Error::io("mmap segment log for appends", &self.path, e))
     }
 
@@ -215,7 +228,8 @@ impl LogFile {
         // only preallocated space past it, and truncation of a mapped segment
         // writes the kept prefix to a new file that replaces it by rename.
         // Other processes are kept out by the partition directory's lock.
-        let map = unsafe { memmap2::MmapOptions::new().len(reserve as usize).map(&self.file) };
+        let map = faults::check(Op::Mmap, &self.path)
+            .and_then(|()| unsafe { memmap2::MmapOptions::new().len(reserve as usize).map(&self.file) });
         let map: Mmap = map.map_err(|e| Error::io("mmap segment log", &self.path, e))?;
         Ok(Bytes::from_owner(map))
     }
@@ -243,7 +257,9 @@ impl LogFile {
         }
         new.sync()?;
         crate::fsutil::note(crate::fsutil::FsEvent::Rename(&tmp, &self.path));
-        std::fs::rename(&tmp, &self.path).map_err(|e| Error::io("rename truncated segment log", &tmp, e))?;
+        faults::check_rename(&tmp, &self.path)
+            .and_then(|()| std::fs::rename(&tmp, &self.path))
+            .map_err(|e| Error::io("rename truncated segment log", &tmp, e))?;
         self.file = new.file;
         Ok(())
     }
@@ -255,7 +271,7 @@ pub(crate) fn rename_to_deleted(path: &Path) -> Result<Option<PathBuf>> {
     name.push(DELETED_SUFFIX);
     let target = PathBuf::from(name);
     crate::fsutil::note(crate::fsutil::FsEvent::Rename(path, &target));
-    match std::fs::rename(path, &target) {
+    match faults::check_rename(path, &target).and_then(|()| std::fs::rename(path, &target)) {
         Ok(()) => Ok(Some(target)),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
         Err(e) => Err(Error::io("rename to .deleted", path, e)),

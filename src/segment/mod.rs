@@ -1433,7 +1433,9 @@ pub(crate) fn rename_segment_suffix(dir: &Path, base_offset: i64, from: &str, to
         let (source, target) = (staged_file(dir, base_offset, kind, from), staged_file(dir, base_offset, kind, to));
         if source.exists() {
             crate::fsutil::note(crate::fsutil::FsEvent::Rename(&source, &target));
-            std::fs::rename(&source, &target).map_err(|e| Error::io("rename", &source, e))?;
+            crate::faults::check_rename(&source, &target)
+                .and_then(|()| std::fs::rename(&source, &target))
+                .map_err(|e| Error::io("rename", &source, e))?;
         }
     }
     Ok(())

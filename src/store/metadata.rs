@@ -33,7 +33,9 @@ impl TopicMeta {
     pub fn write(&self, data_dir: &Path, topic: &str) -> Result<()> {
         let dir = data_dir.join(META_DIR);
         refuse_symlink(&dir)?;
-        std::fs::create_dir_all(&dir).map_err(|e| Error::io("create directory", &dir, e))?;
+        crate::faults::check(crate::faults::Op::Create, &dir)
+            .and_then(|()| std::fs::create_dir_all(&dir))
+            .map_err(|e| Error::io("create directory", &dir, e))?;
         let mut text = format!("version=0\npartitions={}\ndeleting={}\n", self.partitions, self.deleting);
         match self.keyless {
             KeylessStrategy::Sticky { batch_bytes } => {

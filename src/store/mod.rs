@@ -123,7 +123,9 @@ impl Store {
     /// [`Error::Io`] when creating, listing, reading or writing the directory's files fails.
     pub fn open(dir: impl AsRef<Path>, config: StoreConfig) -> Result<Self> {
         let dir = dir.as_ref().to_path_buf();
-        std::fs::create_dir_all(&dir).map_err(|e| Error::io("create directory", &dir, e))?;
+        crate::faults::check(crate::faults::Op::Create, &dir)
+            .and_then(|()| std::fs::create_dir_all(&dir))
+            .map_err(|e| Error::io("create directory", &dir, e))?;
         let lock = SharedLock::new(DirLock::acquire(&dir)?);
         Self::open_locked(dir, config, lock, false)
     }
@@ -248,7 +250,22 @@ impl Store {
             deleting: false,
         };
         meta.write(&self.shared.dir, name)?;
-        let topic = Topic::open(self.shared.home(&self.lock), name, partitions, overrides, config, meta.keyless)?;
+        let topic = match Topic::open(self.shared.home(&self.lock), name, partitions, overrides, config, meta.keyless) {
+            Ok(topic) => topic,
+            Err(e) => {
+                // Undo the commit point, so that the create can be retried
+                // in this process (with the metadata left, a retry would
+                // find the topic existing but not open). Best effort: if
+                // the removal fails too, the next open creates the topic.
+                let path = meta_path(&self.shared.dir, name);
+                if crate::fsutil::remove_file_if_present(&path).is_ok()
+                    && let Some(dir) = path.parent()
+                {
+                    let _ = crate::fsutil::sync_dir(dir);
+                }
+                return Err(e);
+            }
+        };
         topics.insert(name.to_string(), topic.clone());
         Ok(topic)
     }
@@ -593,12 +610,16 @@ fn finish_deletion(dir: &Path, name: &str, partitions: u32) -> Result<()> {
         let from = dir.join(partition_dir_name(name, p));
         if from.exists() {
             let to = dir.join(deleted_dir_name(name, p, unique()));
-            std::fs::rename(&from, &to).map_err(|e| Error::io("rename for deletion", &from, e))?;
+            crate::faults::check_rename(&from, &to)
+                .and_then(|()| std::fs::rename(&from, &to))
+                .map_err(|e| Error::io("rename for deletion", &from, e))?;
         }
     }
     crate::fsutil::sync_dir(dir)?;
     let meta = meta_path(dir, name);
-    std::fs::remove_file(&meta).map_err(|e| Error::io("remove", &meta, e))
+    crate::faults::check(crate::faults::Op::Remove, &meta)
+        .and_then(|()| std::fs::remove_file(&meta))
+        .map_err(|e| Error::io("remove", &meta, e))
 }
 
 /// `<topic>-<partition>.<16 hex digits>-delete`, the topic cut short (as
@@ -627,7 +648,10 @@ pub(crate) fn remove_deleted_dirs(dir: &Path) -> Result<usize> {
         let name = entry.file_name().to_string_lossy().into_owned();
         // The entry's own type: a link named like a deleted directory is not ours.
         if name.ends_with(DELETE_SUFFIX) && entry.file_type().is_ok_and(|t| t.is_dir()) {
-            std::fs::remove_dir_all(entry.path()).map_err(|e| Error::io("remove directory", entry.path(), e))?;
+            let path = entry.path();
+            crate::faults::check(crate::faults::Op::Remove, &path)
+                .and_then(|()| std::fs::remove_dir_all(&path))
+                .map_err(|e| Error::io("remove directory", &path, e))?;
             removed += 1;
         }
     }
