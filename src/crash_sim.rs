@@ -31,6 +31,8 @@ use crate::format::Record;
 use crate::fsutil::{FsEvent, observe};
 use crate::partition::{Partition, PartitionOptions};
 
+mod store;
+
 /// Crash states the default run checks (the acceptance asks for 2,000).
 const DEFAULT_STATES: usize = 2_000;
 /// The simulated page size: the unit in which unsynced data survives or not.
@@ -156,6 +158,9 @@ impl FsModel {
                 self.unlinked_content.insert(id, std::fs::read(path).unwrap_or_default());
                 self.pending.push(NameOp::Remove { name });
             }
+            // Directories inside the partition directory: none (the
+            // store-level model, `crash_sim::store`, follows these).
+            FsEvent::CreateDir(_) | FsEvent::RemoveDir(_) => {}
         }
     }
 
@@ -345,11 +350,11 @@ impl Workload {
         let mut rng = Rng::new(seed);
         let segment_bytes = match mix {
             Mix::Full | Mix::Compacted => rng.pick(&[1_200, 2_500, 4_096, 9_000, 16_384]),
-            Mix::OneSegment => 1 << 30,
+            Mix::OneSegment => 1 << 18,
         };
         let index_bytes = match mix {
             Mix::Full | Mix::Compacted => rng.pick(&[48, 96, 240, 1_200]),
-            Mix::OneSegment => 1 << 20,
+            Mix::OneSegment => 1 << 16,
         };
         let policy = if mix == Mix::Compacted { CleanupPolicy::Compact } else { CleanupPolicy::Delete };
         let config = LogConfig::new()
@@ -452,7 +457,7 @@ struct Run {
 
 impl Run {
     fn start(config: &LogConfig) -> Self {
-        let dir = tempfile::tempdir().unwrap();
+        let dir = scratch_dir();
         let log_dir = dir.path().join("log");
         std::fs::create_dir(&log_dir).unwrap();
         let model = Rc::new(RefCell::new(FsModel::new(&log_dir)));
@@ -864,6 +869,19 @@ fn shrink(failure: &Failure) -> Failure {
     }
     let upto = best.ops.len();
     Failure { tag: failure.tag, workload: best, upto, kind: found.0, state_seed: found.1, message: found.2 }
+}
+
+/// A fresh directory for a workload and its crash states: in memory
+/// (`/dev/shm`) where there is one, as nothing here needs a disk and each
+/// state writes dozens of files; else the usual temporary directory.
+fn scratch_dir() -> tempfile::TempDir {
+    let shm = Path::new("/dev/shm");
+    if shm.is_dir()
+        && let Ok(dir) = tempfile::Builder::new().prefix("topiclog-power-loss").tempdir_in(shm)
+    {
+        return dir;
+    }
+    tempfile::tempdir().unwrap()
 }
 
 fn env_number(name: &str) -> Option<u64> {

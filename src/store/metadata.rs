@@ -32,7 +32,7 @@ pub(crate) fn meta_path(data_dir: &Path, topic: &str) -> PathBuf {
 impl TopicMeta {
     pub fn write(&self, data_dir: &Path, topic: &str) -> Result<()> {
         let dir = data_dir.join(META_DIR);
-        std::fs::create_dir_all(&dir).map_err(|e| Error::io("create directory", &dir, e))?;
+        crate::fsutil::create_dir_all(&dir)?;
         let mut text = format!("version=0\npartitions={}\ndeleting={}\n", self.partitions, self.deleting);
         match self.keyless {
             KeylessStrategy::Sticky { batch_bytes } => {
@@ -110,7 +110,7 @@ impl TopicMeta {
                 }
             } else if name.ends_with(TEMP_SUFFIX) {
                 // A write cut short by a crash: the previous version stands.
-                let _ = std::fs::remove_file(entry.path());
+                let _ = crate::fsutil::remove_file_if_present(&entry.path());
             }
         }
         out.sort();

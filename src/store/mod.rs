@@ -584,11 +584,12 @@ fn finish_deletion(dir: &Path, name: &str, partitions: u32) -> Result<()> {
         let from = dir.join(partition_dir_name(name, p));
         if from.exists() {
             let to = dir.join(deleted_dir_name(name, p, unique()));
-            std::fs::rename(&from, &to).map_err(|e| Error::io("rename for deletion", &from, e))?;
+            crate::fsutil::rename(&from, &to, "rename for deletion")?;
         }
     }
     crate::fsutil::sync_dir(dir)?;
     let meta = meta_path(dir, name);
+    crate::fsutil::note(crate::fsutil::FsEvent::Remove(&meta));
     std::fs::remove_file(&meta).map_err(|e| Error::io("remove", &meta, e))
 }
 
@@ -617,7 +618,7 @@ pub(crate) fn remove_deleted_dirs(dir: &Path) -> Result<usize> {
         let entry = entry.map_err(|e| Error::io("list directory", dir, e))?;
         let name = entry.file_name().to_string_lossy().into_owned();
         if name.ends_with(DELETE_SUFFIX) && entry.path().is_dir() {
-            std::fs::remove_dir_all(entry.path()).map_err(|e| Error::io("remove directory", entry.path(), e))?;
+            crate::fsutil::remove_dir_all(&entry.path())?;
             removed += 1;
         }
     }
