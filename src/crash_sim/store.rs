@@ -54,8 +54,11 @@ use crate::partition::Partition;
 use crate::store::{Store, StoreConfig};
 use crate::topic::TopicConfig;
 
-/// Crash states the default run of the mixed store workload checks.
-const DEFAULT_MIXED_STATES: usize = 4_000;
+/// Crash states the default run of the mixed store workload checks. With
+/// the partition tests' 3,000 the default run checks 10,500 states.
+const DEFAULT_MIXED_STATES: usize = 2_500;
+/// Crash states of the retention and reopen workload.
+const DEFAULT_RETENTION_STATES: usize = 2_000;
 /// Crash states of each of the two focused store workloads.
 const DEFAULT_FOCUSED_STATES: usize = 1_500;
 
@@ -437,6 +440,9 @@ enum Mix {
     Lifecycle,
     /// Commits and maintenance passes that compact `__consumer_offsets`.
     Offsets,
+    /// Log starts that move (retention, delete-records, retention settings
+    /// changed), rolls, and many closes and drops with reopens.
+    Retention,
 }
 
 #[derive(Debug, Clone)]
@@ -477,6 +483,19 @@ impl Workload {
                 (Kind2::Maintenance, 10),
                 (Kind2::Commit, 3),
                 (Kind2::CloseReopen, 6),
+                (Kind2::DropReopen, 7),
+            ],
+            Mix::Retention => &[
+                (Kind2::Create, 4),
+                (Kind2::Delete, 2),
+                (Kind2::SetConfig, 6),
+                (Kind2::Append, 30),
+                (Kind2::Flush, 10),
+                (Kind2::Roll, 8),
+                (Kind2::DeleteRecords, 8),
+                (Kind2::Maintenance, 15),
+                (Kind2::Commit, 3),
+                (Kind2::CloseReopen, 7),
                 (Kind2::DropReopen, 7),
             ],
             Mix::Offsets => &[
@@ -614,6 +633,8 @@ struct StoreRun {
     model: Rc<RefCell<TreeModel>>,
     topics: BTreeMap<String, TopicExpect>,
     generations: u32,
+    /// Steps that did something, by kind, and what maintenance passes did.
+    done: BTreeMap<String, usize>,
     /// The last commit of each (group, topic, partition).
     commits: BTreeMap<(String, String, u32), i64>,
     /// Crash states built so far (for fresh directory names).
@@ -650,6 +671,7 @@ impl StoreRun {
             model,
             topics: BTreeMap::new(),
             generations: 0,
+            done: BTreeMap::new(),
             commits: BTreeMap::new(),
             built: 0,
         };
@@ -657,9 +679,10 @@ impl StoreRun {
         // `__consumer_offsets` as the first commit would create it, but with
         // small segments: its default `segment.bytes` (100 MiB) preallocates
         // 4 MiB log files, which would make each crash state cost 10 times
-        // as much (the partition tests cover preallocated tails).
+        // as much (the partition tests cover preallocated tails); and small
+        // enough that commits roll segments, which maintenance then cleans.
         let offsets =
-            TopicConfig::new().set("cleanup.policy", "compact").unwrap().set("segment.bytes", "8192").unwrap();
+            TopicConfig::new().set("cleanup.policy", "compact").unwrap().set("segment.bytes", "1500").unwrap();
         store.create_topic(crate::clients::OFFSETS_TOPIC, 2, offsets).unwrap();
         run.store = Some(store);
         run
@@ -798,6 +821,13 @@ impl StoreRun {
                 if let Some(e) = report.errors.first() {
                     return Err(format!("{op:?}: {e}"));
                 }
+                for (what, n) in [
+                    ("maintenance: segments deleted by retention", report.deleted_segments.len()),
+                    ("maintenance: partitions cleaned", report.compacted.len()),
+                    ("maintenance: deleted topics' directories removed", report.removed_topic_dirs),
+                ] {
+                    *self.done.entry(what.to_string()).or_default() += n;
+                }
             }
             Op::Commit { group, t, p, offset, via_consumer } => {
                 let (group, topic) = (GROUPS[group as usize], TOPICS[t as usize]);
@@ -840,6 +870,9 @@ impl StoreRun {
                 part.durable_start = p.log_start_offset();
             }
         }
+        let kind = format!("{op:?}");
+        let kind = kind.split([' ', '{']).next().unwrap_or_default();
+        *self.done.entry(kind.to_string()).or_default() += 1;
         Ok(())
     }
 
@@ -998,6 +1031,8 @@ struct Tally {
     steps: usize,
     events: u64,
     failed_states: usize,
+    /// Steps that did something, by kind (see `StoreRun::done`).
+    done: BTreeMap<String, usize>,
     failures: BTreeMap<&'static str, Failure>,
 }
 
@@ -1049,6 +1084,9 @@ fn run_workload(workload: &Workload, per_point: usize, budget: usize, tally: &mu
             break;
         }
     }
+    for (kind, n) in &run.done {
+        *tally.done.entry(kind.clone()).or_default() += n;
+    }
     let model = run.model.borrow();
     tally.events += model.events;
     if let Some(event) = model.unknown.first() {
@@ -1083,6 +1121,7 @@ fn report(name: &str, tally: &Tally, elapsed: std::time::Duration) -> String {
         "{name}: {} crash states ({} failed) over {} workloads, {} steps, {} file-system events, in {:.1?}",
         tally.states, tally.failed_states, tally.workloads, tally.steps, tally.events, elapsed
     );
+    let _ = write!(text, "; done: {:?}", tally.done);
     for (tag, f) in &tally.failures {
         let _ = write!(
             text,
@@ -1106,7 +1145,9 @@ fn target(default: usize) -> usize {
         .map_or(default, |n| (n as usize).saturating_mul(default) / super::DEFAULT_STATES)
 }
 
-fn run_test(name: &str, default: usize, len: usize, mix: Mix) {
+/// Runs `mix` until its share of crash states was checked; asserts that
+/// none failed and that each kind of step in `covered` did something.
+fn run_test(name: &str, default: usize, len: usize, mix: Mix, covered: &[&str]) {
     let target = target(default);
     let started = std::time::Instant::now();
     let tally = run_many(target, len, mix);
@@ -1114,29 +1155,59 @@ fn run_test(name: &str, default: usize, len: usize, mix: Mix) {
     eprintln!("{text}");
     assert!(tally.states >= target, "{text}");
     assert!(tally.failures.is_empty(), "{text}");
+    for kind in covered {
+        assert!(tally.done.get(*kind).is_some_and(|&n| n > 0), "no step {kind:?} did anything: {text}");
+    }
 }
 
 /// The store-level test: every kind of store step, power loss after
 /// any of them, every directory of the store modelled.
 #[test]
 fn power_loss_store_keeps_topics_records_configs_and_commits() {
-    run_test("power loss, store", DEFAULT_MIXED_STATES, 60, Mix::Mixed);
+    let covered = [
+        "Create",
+        "Delete",
+        "SetConfig",
+        "AddPartition",
+        "Append",
+        "Flush",
+        "Roll",
+        "DeleteRecords",
+        "Compact",
+        "Maintenance",
+        "Commit",
+        "CloseReopen",
+        "DropReopen",
+        "maintenance: partitions cleaned",
+        "maintenance: deleted topics' directories removed",
+    ];
+    run_test("power loss, store", DEFAULT_MIXED_STATES, 60, Mix::Mixed, &covered);
 }
 
 /// Topics created, deleted, created again, grown and reconfigured: no
 /// deleted topic comes back, no acknowledged topic or config is lost.
 #[test]
 fn power_loss_store_topic_lifecycle() {
-    run_test("power loss, store topic lifecycle", DEFAULT_FOCUSED_STATES, 60, Mix::Lifecycle);
+    let covered = ["Create", "Delete", "SetConfig", "AddPartition", "maintenance: deleted topics' directories removed"];
+    run_test("power loss, store topic lifecycle", DEFAULT_FOCUSED_STATES, 60, Mix::Lifecycle, &covered);
 }
 
 /// Offset commits (store and consumer) with `__consumer_offsets` compacted
 /// by maintenance passes: every commit that returned reads back.
 #[test]
 fn power_loss_store_committed_offsets() {
-    run_test("power loss, store offsets", DEFAULT_FOCUSED_STATES, 60, Mix::Offsets);
+    let covered = ["Commit", "maintenance: partitions cleaned"];
+    run_test("power loss, store offsets", DEFAULT_FOCUSED_STATES, 60, Mix::Offsets, &covered);
 }
 
+/// Log starts moved by retention (time and size) and delete-records, with
+/// rolls and frequent closes and drops: flushed records above the durable
+/// log start all come back, and the log start never goes back.
+#[test]
+fn power_loss_store_retention_and_reopen() {
+    let covered = ["DeleteRecords", "Roll", "CloseReopen", "DropReopen", "maintenance: segments deleted by retention"];
+    run_test("power loss, store retention", DEFAULT_RETENTION_STATES, 60, Mix::Retention, &covered);
+}
 // ---------------------------------------------------------------------------
 // Regression tests.
 
