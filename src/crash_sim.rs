@@ -1,4 +1,6 @@
-//! Simulated power loss, in the manner of ALICE, CrashMonkey and LazyFS: a
+//! Simulated power loss, in the manner of ALICE, CrashMonkey and LazyFS
+//! (this module: one partition directory; [`store`]: a whole data
+//! directory of topics, checkpoints, metadata and committed offsets): a
 //! random workload runs on a [`Partition`] while a model follows every file
 //! the library creates, renames, removes and syncs (the `fsutil::note`
 //! hooks). At crash points the model builds on-disk states that a machine
@@ -14,7 +16,8 @@
 //! whole index file). A name counts as durable once the directory was fsynced.
 //!
 //! `TOPICLOG_POWER_LOSS_STATES=n` raises the number of crash states checked
-//! (default [`DEFAULT_STATES`]); `TOPICLOG_POWER_LOSS_SEED=s` starts the seeds
+//! (default [`DEFAULT_STATES`]; the store tests scale in proportion, 5 n in
+//! all); `TOPICLOG_POWER_LOSS_SEED=s` starts the seeds
 //! at `s`; `TOPICLOG_POWER_LOSS_SHRINK=1` shrinks the operation list of each
 //! first failure to a short reproducer.
 
@@ -949,7 +952,10 @@ fn power_loss_during_compaction_keeps_every_key() {
 }
 
 /// Long-lived single segments (no roll, retention or truncation): large
-/// segments and indexes, a shape the small-segment mix never reaches.
+/// segments and indexes, a shape the small-segment mix never reaches
+/// (256 KiB segments, preallocated, and 64 KiB indexes, far more than a
+/// workload writes; 1 GiB segments preallocated 4 MiB per file and made
+/// this test take a minute for the same paths).
 #[test]
 fn power_loss_in_one_long_segment() {
     let target = states_target() / 4;
