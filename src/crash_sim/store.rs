@@ -1237,3 +1237,32 @@ fn power_loss_regression_s1_new_directories_not_durable() {
     ];
     replay(&ops, Kind::NothingUnsynced);
 }
+
+/// S2 (open): a topic created again under the name of a deleted one takes
+/// the deleted topic's entry in `log-start-offset-checkpoint` (written by a
+/// maintenance pass, a close or a drop before the deletion, and not rewritten
+/// by it): `open_partition` reads that checkpoint for any partition
+/// directory without a state file, which a new directory is, so the new
+/// partition's log starts (and ends) at the old log start, 9 here, instead
+/// of 0. No flushed record is lost, but offsets of the new topic do not
+/// start at 0, and Kafka forgets a deleted topic's checkpoint entries. The
+/// store workloads hit it about once in 300 (seed 88 of the mixed mix with
+/// `TOPICLOG_POWER_LOSS_STATES=20000`). The fix wants the deletion to drop
+/// the topic's checkpoint entries (durably, also when an interrupted
+/// deletion is finished on open) or a new topic never to consult them.
+#[test]
+#[ignore = "bug S2: a topic created again inherits the deleted topic's log-start checkpoint entry"]
+fn power_loss_regression_s2_recreated_topic_inherits_log_start_checkpoint() {
+    let mut run = StoreRun::start();
+    let ops = [
+        Op::Create { t: 0, partitions: 1, compacted: false, segment: 0 },
+        Op::Append { t: 0, p: 0, records: 10, advance_ms: 10 },
+        Op::DeleteRecords { t: 0, p: 0, permille: 981 },
+        Op::Maintenance { advance_ms: 10 },
+        Op::Delete { t: 0 },
+        Op::Create { t: 0, partitions: 1, compacted: false, segment: 0 },
+    ];
+    for op in ops {
+        run.apply(op).unwrap_or_else(|message| panic!("{message}"));
+    }
+}
