@@ -588,6 +588,14 @@ fn finish_deletion(dir: &Path, name: &str, partitions: u32) -> Result<()> {
         }
     }
     crate::fsutil::sync_dir(dir)?;
+    // Before the metadata file goes (a crash until then finishes the
+    // deletion on the next open): a topic created again under this name
+    // must not take the deleted topic's log start or first dirty offset.
+    for file in
+        [checkpoint::LOG_START_CHECKPOINT, checkpoint::CLEANER_CHECKPOINT, checkpoint::RECOVERY_POINT_CHECKPOINT]
+    {
+        checkpoint::forget_topic(&dir.join(file), name)?;
+    }
     let meta = meta_path(dir, name);
     crate::fsutil::note(crate::fsutil::FsEvent::Remove(&meta));
     std::fs::remove_file(&meta).map_err(|e| Error::io("remove", &meta, e))
