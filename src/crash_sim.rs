@@ -1,4 +1,6 @@
-//! Simulated power loss, in the manner of ALICE, CrashMonkey and LazyFS: a
+//! Simulated power loss, in the manner of ALICE, CrashMonkey and LazyFS
+//! (this module: one partition directory; [`store`]: a whole data
+//! directory of topics, checkpoints, metadata and committed offsets): a
 //! random workload runs on a [`Partition`] while a model follows every file
 //! the library creates, renames, removes and syncs (the `fsutil::note`
 //! hooks). At crash points the model builds on-disk states that a machine
@@ -14,7 +16,8 @@
 //! whole index file). A name counts as durable once the directory was fsynced.
 //!
 //! `TOPICLOG_POWER_LOSS_STATES=n` raises the number of crash states checked
-//! (default [`DEFAULT_STATES`]); `TOPICLOG_POWER_LOSS_SEED=s` starts the seeds
+//! (default [`DEFAULT_STATES`]; the store tests scale in proportion, 5 n in
+//! all); `TOPICLOG_POWER_LOSS_SEED=s` starts the seeds
 //! at `s`; `TOPICLOG_POWER_LOSS_SHRINK=1` shrinks the operation list of each
 //! first failure to a short reproducer.
 
@@ -30,6 +33,8 @@ use crate::config::{CleanupPolicy, LogConfig};
 use crate::format::Record;
 use crate::fsutil::{FsEvent, observe};
 use crate::partition::{Partition, PartitionOptions};
+
+mod store;
 
 /// Crash states the default run checks (the acceptance asks for 2,000).
 const DEFAULT_STATES: usize = 2_000;
@@ -156,6 +161,9 @@ impl FsModel {
                 self.unlinked_content.insert(id, std::fs::read(path).unwrap_or_default());
                 self.pending.push(NameOp::Remove { name });
             }
+            // Directories inside the partition directory: none (the
+            // store-level model, `crash_sim::store`, follows these).
+            FsEvent::CreateDir(_) | FsEvent::RemoveDir(_) => {}
         }
     }
 
@@ -345,11 +353,11 @@ impl Workload {
         let mut rng = Rng::new(seed);
         let segment_bytes = match mix {
             Mix::Full | Mix::Compacted => rng.pick(&[1_200, 2_500, 4_096, 9_000, 16_384]),
-            Mix::OneSegment => 1 << 30,
+            Mix::OneSegment => 1 << 18,
         };
         let index_bytes = match mix {
             Mix::Full | Mix::Compacted => rng.pick(&[48, 96, 240, 1_200]),
-            Mix::OneSegment => 1 << 20,
+            Mix::OneSegment => 1 << 16,
         };
         let policy = if mix == Mix::Compacted { CleanupPolicy::Compact } else { CleanupPolicy::Delete };
         let config = LogConfig::new()
@@ -452,7 +460,7 @@ struct Run {
 
 impl Run {
     fn start(config: &LogConfig) -> Self {
-        let dir = tempfile::tempdir().unwrap();
+        let dir = scratch_dir();
         let log_dir = dir.path().join("log");
         std::fs::create_dir(&log_dir).unwrap();
         let model = Rc::new(RefCell::new(FsModel::new(&log_dir)));
@@ -866,6 +874,19 @@ fn shrink(failure: &Failure) -> Failure {
     Failure { tag: failure.tag, workload: best, upto, kind: found.0, state_seed: found.1, message: found.2 }
 }
 
+/// A fresh directory for a workload and its crash states: in memory
+/// (`/dev/shm`) where there is one, as nothing here needs a disk and each
+/// state writes dozens of files; else the usual temporary directory.
+fn scratch_dir() -> tempfile::TempDir {
+    let shm = Path::new("/dev/shm");
+    if shm.is_dir()
+        && let Ok(dir) = tempfile::Builder::new().prefix("topiclog-power-loss").tempdir_in(shm)
+    {
+        return dir;
+    }
+    tempfile::tempdir().unwrap()
+}
+
 fn env_number(name: &str) -> Option<u64> {
     std::env::var(name).ok().and_then(|v| v.parse().ok())
 }
@@ -931,7 +952,10 @@ fn power_loss_during_compaction_keeps_every_key() {
 }
 
 /// Long-lived single segments (no roll, retention or truncation): large
-/// segments and indexes, a shape the small-segment mix never reaches.
+/// segments and indexes, a shape the small-segment mix never reaches
+/// (256 KiB segments, preallocated, and 64 KiB indexes, far more than a
+/// workload writes; 1 GiB segments preallocated 4 MiB per file and made
+/// this test take a minute for the same paths).
 #[test]
 fn power_loss_in_one_long_segment() {
     let target = states_target() / 4;

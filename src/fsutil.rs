@@ -104,6 +104,48 @@ pub(crate) fn remove_file_if_present(path: &Path) -> Result<()> {
     }
 }
 
+/// Creates `dir` and any missing parents (reported as [`FsEvent::CreateDir`]),
+/// durably: the parent of each directory it creates is fsynced, so that a
+/// power loss cannot take away a new directory (a partition's, holding
+/// flushed records, or `topiclog-meta`, holding acknowledged topics) whose
+/// own contents were synced.
+pub(crate) fn create_dir_all(dir: &Path) -> Result<()> {
+    if dir.is_dir() {
+        return Ok(());
+    }
+    // The directories this call creates, deepest first.
+    let mut created = Vec::new();
+    let mut missing = Some(dir);
+    while let Some(d) = missing.filter(|d| !d.as_os_str().is_empty() && !d.exists()) {
+        created.push(d);
+        missing = d.parent();
+    }
+    faults::check(Op::Create, dir)
+        .and_then(|()| std::fs::create_dir_all(dir))
+        .map_err(|e| Error::io("create directory", dir, e))?;
+    note(FsEvent::CreateDir(dir));
+    for d in created {
+        if let Some(parent) = d.parent().filter(|p| !p.as_os_str().is_empty()) {
+            sync_dir(parent)?;
+        }
+    }
+    Ok(())
+}
+
+/// Removes `dir` and everything in it (reported as [`FsEvent::RemoveDir`]).
+pub(crate) fn remove_dir_all(dir: &Path) -> Result<()> {
+    note(FsEvent::RemoveDir(dir));
+    faults::check(Op::Remove, dir)
+        .and_then(|()| std::fs::remove_dir_all(dir))
+        .map_err(|e| Error::io("remove directory", dir, e))
+}
+
+/// Renames `from` to `to` (a file or a directory), reported as [`FsEvent::Rename`].
+pub(crate) fn rename(from: &Path, to: &Path, op: &'static str) -> Result<()> {
+    note(FsEvent::Rename(from, to));
+    faults::check_rename(from, to).and_then(|()| std::fs::rename(from, to)).map_err(|e| Error::io(op, from, e))
+}
+
 /// fsyncs a directory, making the names of files created or renamed in it durable.
 pub(crate) fn sync_dir(dir: &Path) -> Result<()> {
     faults::check(Op::SyncDir, dir).map_err(|e| Error::io("fsync directory", dir, e))?;
@@ -128,10 +170,16 @@ pub(crate) enum FsEvent<'a> {
     SyncFile(&'a Path),
     /// A directory was fsynced: the names in it are durable.
     SyncDir(&'a Path),
-    /// A file is about to be renamed (called before).
+    /// A file or directory is about to be renamed (called before).
     Rename(&'a Path, &'a Path),
     /// A file is about to be removed (called before; it may be missing).
     Remove(&'a Path),
+    /// A directory was created, with any missing parents (called after;
+    /// one that existed already may be reported too).
+    CreateDir(&'a Path),
+    /// A directory is about to be removed with everything in it (called
+    /// before; it may be missing).
+    RemoveDir(&'a Path),
 }
 
 /// Whether sync calls reach the kernel: always, except on a test thread

@@ -76,7 +76,9 @@
 //!   records below its offset are flushed first, then the new log start);
 //!   topic creation, deletion and configuration changes are durable when they
 //!   return (written to a temporary file, fsynced, renamed, directory
-//!   fsynced); `truncate_to` is durable when it returns (the cut segment and
+//!   fsynced; a directory topiclog creates — `topiclog-meta`, a partition
+//!   directory — is durable in its parent before anything is written into
+//!   it); `truncate_to` is durable when it returns (the cut segment and
 //!   the directory are fsynced); retention and truncation first record the
 //!   new state, then rename files, so a crash part-way leaves the old or the
 //!   new log, with at most some segments deleted late.

@@ -59,9 +59,7 @@ fn note(dir: &Path, base_offset: i64, cause: RecoveryCause) -> RecoveryReport {
 /// nothing (what it would cut is reported and left out), no state is written.
 pub(super) fn load(dir: &Path, config: &LogConfig, known_log_start: Option<i64>, read_only: bool) -> Result<Loaded> {
     if !read_only {
-        crate::faults::check(crate::faults::Op::Create, dir)
-            .and_then(|()| std::fs::create_dir_all(dir))
-            .map_err(|e| Error::io("create directory", dir, e))?;
+        crate::fsutil::create_dir_all(dir)?;
     }
     let mode = if read_only { OpenMode::ReadOnly } else { OpenMode::ReadWrite };
     let state = PartitionState::read(dir)?;

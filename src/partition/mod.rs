@@ -271,9 +271,7 @@ impl Partition {
         let lock = if options.read_only {
             DirLock::acquire_read_only(dir)?
         } else {
-            crate::faults::check(crate::faults::Op::Create, dir)
-                .and_then(|()| std::fs::create_dir_all(dir))
-                .map_err(|e| Error::io("create directory", dir, e))?;
+            crate::fsutil::create_dir_all(dir)?;
             DirLock::acquire(dir)?
         };
         let loaded = load::load(dir, &options.config, options.known_log_start_offset, options.read_only)?;
@@ -532,9 +530,7 @@ impl Partition {
         self.inner.closed.store(true, Ordering::Release);
         drop(writer);
         self.notify_arrivals();
-        let removed = crate::faults::check(crate::faults::Op::Remove, &self.inner.dir)
-            .and_then(|()| std::fs::remove_dir_all(&self.inner.dir))
-            .map_err(|e| Error::io("remove directory", &self.inner.dir, e));
+        let removed = crate::fsutil::remove_dir_all(&self.inner.dir);
         self.release_locks();
         removed
     }

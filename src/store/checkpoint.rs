@@ -25,6 +25,18 @@ pub(crate) fn write(path: &Path, entries: &[(String, u32, i64)]) -> Result<()> {
     write_atomically(path, text.as_bytes())
 }
 
+/// Rewrites the checkpoint at `path` without the entries of `topic` (a
+/// deleted topic, whose entries must not pass to a topic created again
+/// under its name); a file without such entries is left alone.
+pub(crate) fn forget_topic(path: &Path, topic: &str) -> Result<()> {
+    let entries = read(path)?;
+    if entries.iter().any(|(t, _, _)| t == topic) {
+        let kept: Vec<_> = entries.into_iter().filter(|(t, _, _)| t != topic).collect();
+        write(path, &kept)?;
+    }
+    Ok(())
+}
+
 /// Reads a checkpoint; a missing or empty file has no entries.
 pub fn read(path: &Path) -> Result<Vec<(String, u32, i64)>> {
     let corrupt = |problem: String| Error::CorruptCheckpoint { path: path.to_owned(), problem };

@@ -33,9 +33,7 @@ impl TopicMeta {
     pub fn write(&self, data_dir: &Path, topic: &str) -> Result<()> {
         let dir = data_dir.join(META_DIR);
         refuse_symlink(&dir)?;
-        crate::faults::check(crate::faults::Op::Create, &dir)
-            .and_then(|()| std::fs::create_dir_all(&dir))
-            .map_err(|e| Error::io("create directory", &dir, e))?;
+        crate::fsutil::create_dir_all(&dir)?;
         let mut text = format!("version=0\npartitions={}\ndeleting={}\n", self.partitions, self.deleting);
         match self.keyless {
             KeylessStrategy::Sticky { batch_bytes } => {
@@ -120,7 +118,7 @@ impl TopicMeta {
                 }
             } else if remove_leftovers && name.ends_with(TEMP_SUFFIX) {
                 // A write cut short by a crash: the previous version stands.
-                let _ = std::fs::remove_file(entry.path());
+                let _ = crate::fsutil::remove_file_if_present(&entry.path());
             }
         }
         out.sort();

@@ -610,13 +610,20 @@ fn finish_deletion(dir: &Path, name: &str, partitions: u32) -> Result<()> {
         let from = dir.join(partition_dir_name(name, p));
         if from.exists() {
             let to = dir.join(deleted_dir_name(name, p, unique()));
-            crate::faults::check_rename(&from, &to)
-                .and_then(|()| std::fs::rename(&from, &to))
-                .map_err(|e| Error::io("rename for deletion", &from, e))?;
+            crate::fsutil::rename(&from, &to, "rename for deletion")?;
         }
     }
     crate::fsutil::sync_dir(dir)?;
+    // Before the metadata file goes (a crash until then finishes the
+    // deletion on the next open): a topic created again under this name
+    // must not take the deleted topic's log start or first dirty offset.
+    for file in
+        [checkpoint::LOG_START_CHECKPOINT, checkpoint::CLEANER_CHECKPOINT, checkpoint::RECOVERY_POINT_CHECKPOINT]
+    {
+        checkpoint::forget_topic(&dir.join(file), name)?;
+    }
     let meta = meta_path(dir, name);
+    crate::fsutil::note(crate::fsutil::FsEvent::Remove(&meta));
     crate::faults::check(crate::faults::Op::Remove, &meta)
         .and_then(|()| std::fs::remove_file(&meta))
         .map_err(|e| Error::io("remove", &meta, e))
@@ -648,10 +655,7 @@ pub(crate) fn remove_deleted_dirs(dir: &Path) -> Result<usize> {
         let name = entry.file_name().to_string_lossy().into_owned();
         // The entry's own type: a link named like a deleted directory is not ours.
         if name.ends_with(DELETE_SUFFIX) && entry.file_type().is_ok_and(|t| t.is_dir()) {
-            let path = entry.path();
-            crate::faults::check(crate::faults::Op::Remove, &path)
-                .and_then(|()| std::fs::remove_dir_all(&path))
-                .map_err(|e| Error::io("remove directory", &path, e))?;
+            crate::fsutil::remove_dir_all(&entry.path())?;
             removed += 1;
         }
     }
