@@ -159,10 +159,11 @@ pub(crate) fn sync_dir(dir: &Path) -> Result<()> {
 
 /// A change to the file system that decides what a machine crash can leave.
 /// Test builds pass each to a per-thread observer (the power-loss simulation
-/// in `crash_sim`); other builds compile the calls away.
+/// in `tests/power_loss.rs`, through the `fault-injection` feature); other
+/// builds compile the calls away.
 #[derive(Debug, Clone, Copy)]
-#[cfg_attr(not(test), allow(dead_code))]
-pub(crate) enum FsEvent<'a> {
+#[cfg_attr(not(any(test, feature = "fault-injection")), allow(dead_code))]
+pub enum FsEvent<'a> {
     /// A file was created (called after; an existing file that was only
     /// opened may be reported too).
     Create(&'a Path),
@@ -185,37 +186,39 @@ pub(crate) enum FsEvent<'a> {
 /// Whether sync calls reach the kernel: always, except on a test thread
 /// whose power-loss simulation models durability itself (there the fsyncs
 /// would only cost time; every sync is still reported to the observer).
-#[cfg(test)]
+#[cfg(any(test, feature = "fault-injection"))]
 pub(crate) fn real_sync() -> bool {
     !observe::syncs_simulated()
 }
 
 /// Whether sync calls reach the kernel: always outside tests.
-#[cfg(not(test))]
+#[cfg(not(any(test, feature = "fault-injection")))]
 #[inline(always)]
 pub(crate) const fn real_sync() -> bool {
     true
 }
 
 /// Reports `event` to this thread's observer, if a test set one.
-#[cfg(test)]
+#[cfg(any(test, feature = "fault-injection"))]
 pub(crate) fn note(event: FsEvent<'_>) {
     observe::notify(&event);
 }
 
 /// Reports `event` to this thread's observer: nothing outside tests.
-#[cfg(not(test))]
+#[cfg(not(any(test, feature = "fault-injection")))]
 #[inline(always)]
 pub(crate) fn note(_event: FsEvent<'_>) {}
 
-/// The per-thread observer of [`FsEvent`]s (tests only).
-#[cfg(test)]
-pub(crate) mod observe {
+/// The per-thread observer of [`FsEvent`]s (tests and the `fault-injection`
+/// feature only).
+#[cfg(any(test, feature = "fault-injection"))]
+pub mod observe {
     use std::cell::RefCell;
 
     use super::FsEvent;
 
-    type Observer = Box<dyn FnMut(&FsEvent<'_>)>;
+    /// A callback given every event of one thread.
+    pub type Observer = Box<dyn FnMut(&FsEvent<'_>)>;
 
     thread_local! {
         static OBSERVER: RefCell<Option<Observer>> = const { RefCell::new(None) };
@@ -224,7 +227,7 @@ pub(crate) mod observe {
 
     /// Leaves this thread's syncs to the observer's model (no real fsync)
     /// until [`clear`].
-    pub(crate) fn simulate_syncs() {
+    pub fn simulate_syncs() {
         SIMULATED_SYNCS.with(|s| s.set(true));
     }
 
@@ -233,12 +236,12 @@ pub(crate) mod observe {
     }
 
     /// Sends this thread's events to `observer` until [`clear`].
-    pub(crate) fn set(observer: Observer) {
+    pub fn set(observer: Observer) {
         OBSERVER.with(|o| *o.borrow_mut() = Some(observer));
     }
 
     /// Stops observing this thread's events.
-    pub(crate) fn clear() {
+    pub fn clear() {
         OBSERVER.with(|o| *o.borrow_mut() = None);
         SIMULATED_SYNCS.with(|s| s.set(false));
     }

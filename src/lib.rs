@@ -142,8 +142,6 @@ mod segment;
 mod assignor;
 mod cleaner;
 mod clients;
-#[cfg(test)]
-mod crash_sim;
 mod dirlock;
 mod faults;
 mod fsutil;
@@ -191,6 +189,10 @@ pub use topic::{PartitionDescription, SendResult, Topic, TopicConfig};
 #[doc(hidden)]
 pub mod fault_injection {
     pub use crate::faults::{Call, Fault, Op, arm, calls, disarm, forget, injected, watch};
+    /// The file-system changes topiclog makes, reported to a per-thread
+    /// observer: what the power-loss simulation (`tests/power_loss.rs`)
+    /// builds crash states from.
+    pub use crate::fsutil::{FsEvent, observe};
 }
 
 /// The README's Rust examples compile and run as doctests.

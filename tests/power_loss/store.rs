@@ -46,13 +46,13 @@ use std::rc::Rc;
 use std::sync::Arc;
 
 use super::{Rng, START_MS, env_number, mix_pages};
-use crate::clients::ConsumerConfig;
-use crate::clock::ManualClock;
-use crate::format::Record;
-use crate::fsutil::{FsEvent, observe};
-use crate::partition::Partition;
-use crate::store::{Store, StoreConfig};
-use crate::topic::TopicConfig;
+use topiclog::ConsumerConfig;
+use topiclog::ManualClock;
+use topiclog::Partition;
+use topiclog::Record;
+use topiclog::TopicConfig;
+use topiclog::fault_injection::{FsEvent, observe};
+use topiclog::{Store, StoreConfig};
 
 /// Crash states the default run of the mixed store workload checks. With
 /// the partition tests' 3,000 the default run checks 10,500 states.
@@ -643,7 +643,7 @@ struct StoreRun {
 
 impl StoreRun {
     fn config(&self) -> StoreConfig {
-        let clock: Arc<dyn crate::clock::Clock> = Arc::new(self.clock.clone());
+        let clock: Arc<dyn topiclog::Clock> = Arc::new(self.clock.clone());
         let set = |c: StoreConfig, k: &str, v: &str| c.set(k, v).unwrap();
         let c = StoreConfig::new().maintenance(false).clock(clock);
         let c = set(c, "offsets.topic.num.partitions", "2");
@@ -683,7 +683,7 @@ impl StoreRun {
         // enough that commits roll segments, which maintenance then cleans.
         let offsets =
             TopicConfig::new().set("cleanup.policy", "compact").unwrap().set("segment.bytes", "1500").unwrap();
-        store.create_topic(crate::clients::OFFSETS_TOPIC, 2, offsets).unwrap();
+        store.create_topic(topiclog::OFFSETS_TOPIC, 2, offsets).unwrap();
         run.store = Some(store);
         run
     }
@@ -700,21 +700,25 @@ impl StoreRun {
 
     /// Runs one step; an error is a failure of the workload itself.
     fn apply(&mut self, op: Op) -> Result<(), String> {
-        let fail = |e: crate::Error| format!("{op:?} failed: {e}");
+        let fail = |e: topiclog::Error| format!("{op:?} failed: {e}");
         match op {
             Op::Create { t, partitions, compacted, segment } => {
                 let name = TOPICS[t as usize];
                 if self.topics.contains_key(name) {
                     return Ok(());
                 }
-                let mut overrides =
-                    TopicConfig::new().set("segment.bytes", ["1200", "2500", "16384"][segment as usize % 3]).unwrap();
+                let mut expected = BTreeMap::new();
+                expected
+                    .insert("segment.bytes".to_string(), ["1200", "2500", "16384"][segment as usize % 3].to_string());
                 if compacted {
-                    overrides = overrides.set("cleanup.policy", "compact").unwrap();
+                    expected.insert("cleanup.policy".to_string(), "compact".to_string());
                 } else {
-                    overrides = overrides.set("retention.ms", "30000").unwrap();
+                    expected.insert("retention.ms".to_string(), "30000".to_string());
                 }
-                let expected = overrides.clone().into_map();
+                let mut overrides = TopicConfig::new();
+                for (key, value) in &expected {
+                    overrides = overrides.set(key, value).unwrap();
+                }
                 self.store().create_topic(name, u32::from(partitions), overrides).map_err(fail)?;
                 self.generations += 1;
                 self.topics.insert(

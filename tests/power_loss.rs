@@ -21,6 +21,8 @@
 //! at `s`; `TOPICLOG_POWER_LOSS_SHRINK=1` shrinks the operation list of each
 //! first failure to a short reproducer.
 
+#![cfg(feature = "fault-injection")]
+
 use std::cell::RefCell;
 use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write as _;
@@ -28,12 +30,13 @@ use std::path::{Path, PathBuf};
 use std::rc::Rc;
 use std::sync::Arc;
 
-use crate::clock::ManualClock;
-use crate::config::{CleanupPolicy, LogConfig};
-use crate::format::Record;
-use crate::fsutil::{FsEvent, observe};
-use crate::partition::{Partition, PartitionOptions};
+use topiclog::ManualClock;
+use topiclog::Record;
+use topiclog::fault_injection::{FsEvent, observe};
+use topiclog::{CleanupPolicy, LogConfig};
+use topiclog::{Partition, PartitionOptions};
 
+#[path = "power_loss/store.rs"]
 mod store;
 
 /// Crash states the default run checks (the acceptance asks for 2,000).
@@ -162,7 +165,7 @@ impl FsModel {
                 self.pending.push(NameOp::Remove { name });
             }
             // Directories inside the partition directory: none (the
-            // store-level model, `crash_sim::store`, follows these).
+            // store-level model, `power_loss/store.rs`, follows these).
             FsEvent::CreateDir(_) | FsEvent::RemoveDir(_) => {}
         }
     }
@@ -483,8 +486,8 @@ impl Run {
         run
     }
 
-    fn open(&self, dir: &Path) -> crate::Result<Partition> {
-        let clock: Arc<dyn crate::clock::Clock> = Arc::new(self.clock.clone());
+    fn open(&self, dir: &Path) -> topiclog::Result<Partition> {
+        let clock: Arc<dyn topiclog::Clock> = Arc::new(self.clock.clone());
         Partition::open_with(
             dir,
             PartitionOptions { config: self.config.clone(), clock, ..PartitionOptions::default() },
@@ -500,7 +503,7 @@ impl Run {
         let p = self.partition();
         let (start, end) = (p.log_start_offset(), p.log_end_offset());
         let at = |permille: u16| start + (end - start) * i64::from(permille) / 1000;
-        let fail = |e: crate::Error| format!("{op:?} failed: {e}");
+        let fail = |e: topiclog::Error| format!("{op:?} failed: {e}");
         match op {
             Op::Append { records, advance_ms } => {
                 self.clock.advance(i64::from(advance_ms));
