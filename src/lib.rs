@@ -98,6 +98,12 @@
 //! - **A failed write or fsync** poisons the partition: further writes fail
 //!   with [`Error::Poisoned`] until it is reopened, and nothing after the last
 //!   successful flush is assumed to be on disk.
+//! - **A failed topic creation, deletion or configuration change** (or a
+//!   failed checkpoint write) returns an [`Error::Io`] naming the file and
+//!   poisons nothing: each takes effect at one atomic rename (a deletion
+//!   half done is finished by the next open), so a reopen finds the change
+//!   whole or not made; a failed creation leaves no topic behind and can be
+//!   retried.
 //! - **Dropping without `close`**: a dropped [`Store`] stops its maintenance
 //!   and flushes what it can; its directory stays locked while any [`Topic`]
 //!   or [`Partition`] handle lives. The next open recovers as after a crash
